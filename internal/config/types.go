@@ -1,0 +1,65 @@
+package config
+
+import "time"
+
+// Defaults, documented in docs/config.md. Heartbeat users know these names.
+const (
+	DefaultKeepalive     = 200 * time.Millisecond
+	DefaultWarntime      = 1 * time.Second
+	DefaultDeadtime      = 2 * time.Second
+	DefaultInitdead      = 10 * time.Second
+	DefaultHeartbeatPort = 7482
+	DefaultRaftPort      = 7481
+	DefaultAPIPort       = 7480
+	DefaultClockDrift    = 0.01 // 1 %: far above the few ppm real oscillators drift
+)
+
+// Config is the whole cluster's configuration: the same file on every node.
+type Config struct {
+	Cluster Cluster `yaml:"cluster"`
+	Nodes   []Node  `yaml:"nodes"`
+
+	// Path is the file the config was loaded from; relative paths resolve against its directory.
+	Path string `yaml:"-"`
+}
+
+// Cluster holds cluster-wide settings.
+type Cluster struct {
+	Name string `yaml:"name"`
+	// SecretsDir holds ca.crt, heartbeat.key, operator.token and nodes/NAME.{crt,key}.
+	// Relative to the config file's directory; default ".".
+	SecretsDir string `yaml:"secrets_dir"`
+	Timing     Timing `yaml:"timing"`
+	Ports      Ports  `yaml:"ports"`
+}
+
+// Timing uses Heartbeat's names (ha.cf): keepalive, warntime, deadtime, initdead.
+type Timing struct {
+	Keepalive Duration `yaml:"keepalive"`
+	Warntime  Duration `yaml:"warntime"`
+	Deadtime  Duration `yaml:"deadtime"`
+	Initdead  Duration `yaml:"initdead"`
+	// ClockDrift bounds how much faster or slower one node's clock may run than another's,
+	// as a fraction; lease arithmetic adds it as a margin.
+	ClockDrift float64 `yaml:"clock_drift"`
+}
+
+// Ports are the same on every node; several nodes on one machine use distinct addresses.
+type Ports struct {
+	Heartbeat int `yaml:"heartbeat"` // UDP
+	Raft      int `yaml:"raft"`      // TCP, mutual TLS
+	API       int `yaml:"api"`       // HTTPS
+}
+
+// Node is one server (or witness). The i-th address of every node is on link i.
+type Node struct {
+	Name      string   `yaml:"name"`
+	Addresses []string `yaml:"addresses"`
+	Witness   bool     `yaml:"witness"`
+}
+
+// Duration is a time.Duration written as "200ms", "2s".
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }

@@ -1,0 +1,2 @@
+// Package model holds the plain values that every other package shares: events, node roles and states.
+package model
