@@ -2,7 +2,6 @@ package clusterinit
 
 import (
 	"crypto/x509"
-	"encoding"
 	"encoding/pem"
 	"io/fs"
 	"os"
@@ -167,37 +166,24 @@ func TestRunWritesEverything(t *testing.T) {
 	}
 }
 
-// decodeConfig parses a generated vigil.yaml strictly into config.Config.
-// TODO: use config's own loader once it exists; it will also run validation.
+// decodeConfig parses a generated vigil.yaml strictly into config.Config,
+// then loads it with config.Load, which also applies config's validation.
 func decodeConfig(t *testing.T, path string) config.Config {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := []yaml.DecodeOption{yaml.Strict()}
-	// config.Duration may not have its YAML decoder yet; until it does, decode
-	// it here as the documented "200ms" strings.
-	var d config.Duration
-	switch any(&d).(type) {
-	case yaml.BytesUnmarshaler, yaml.InterfaceUnmarshaler, yaml.NodeUnmarshaler, encoding.TextUnmarshaler:
-	default:
-		opts = append(opts, yaml.CustomUnmarshaler(func(d *config.Duration, b []byte) error {
-			var s string
-			if err := yaml.Unmarshal(b, &s); err != nil {
-				return err
-			}
-			v, err := time.ParseDuration(s)
-			if err != nil {
-				return err
-			}
-			*d = config.Duration(v)
-			return nil
-		}))
-	}
 	var cfg config.Config
-	if err := yaml.UnmarshalWithOptions(data, &cfg, opts...); err != nil {
+	if err := yaml.UnmarshalWithOptions(data, &cfg, yaml.Strict()); err != nil {
 		t.Fatalf("strict decode of %s: %v\n%s", path, err, data)
+	}
+	loaded, err := config.Load(path)
+	if err != nil {
+		t.Fatalf("config.Load(%s): %v\n%s", path, err, data)
+	}
+	if loaded.Cluster.Name != cfg.Cluster.Name || len(loaded.Nodes) != len(cfg.Nodes) {
+		t.Errorf("config.Load = %+v, strict decode = %+v", loaded, cfg)
 	}
 	return cfg
 }
@@ -224,7 +210,7 @@ func TestRunAwkwardValues(t *testing.T) {
 	nodes := []NodeSpec{
 		{Name: "no", Addresses: []string{"::1", "fd00::1"}},
 		{Name: "123", Addresses: []string{"127.0.0.2"}},
-		{Name: "-", Addresses: []string{"127.0.0.3"}, Witness: true},
+		{Name: "x-1", Addresses: []string{"127.0.0.3"}, Witness: true},
 	}
 	if _, err := Run(Options{Dir: dir, Cluster: "null", Nodes: nodes}); err != nil {
 		t.Fatal(err)
@@ -336,6 +322,10 @@ func TestRunValidation(t *testing.T) {
 		{"duplicate", func(o *Options) { o.Nodes[1].Name = "a" }, `node "a" is given twice`},
 		{"bad node name", func(o *Options) { o.Nodes[1].Name = "B" }, `node name "B"`},
 		{"long node name", func(o *Options) { o.Nodes[1].Name = strings.Repeat("x", 64) }, "1 to 63"},
+		{"hyphen first", func(o *Options) { o.Nodes[1].Name = "-b" }, `node name "-b"`},
+		{"too many links", func(o *Options) {
+			o.Nodes[1].Addresses = []string{"10.1.0.1", "10.1.0.2", "10.1.0.3", "10.1.0.4", "10.1.0.5", "10.1.0.6", "10.1.0.7", "10.1.0.8", "10.1.0.9"}
+		}, "at most 8 links"},
 		{"no address", func(o *Options) { o.Nodes[1].Addresses = nil }, `node "b" has no address`},
 		{"bad address", func(o *Options) { o.Nodes[1].Addresses = []string{"10.0.0.300"} }, `"10.0.0.300" is not an IP address`},
 		{"cidr", func(o *Options) { o.Nodes[1].Addresses = []string{"10.0.0.2/24"} }, "not an IP address"},
@@ -393,6 +383,8 @@ func TestParseNodeFlag(t *testing.T) {
 		{"a=host.example", false, `"host.example" is not an IP address`},
 		{"a=fe80::1%eth0", false, "zone"},
 		{"a=0.0.0.0", false, "unspecified"},
+		{"a=224.0.0.1", false, "multicast"},
+		{"a-=10.0.0.1", false, `node name "a-"`},
 	}
 	for _, e := range errs {
 		_, err := ParseNodeFlag(e.in, e.witness)

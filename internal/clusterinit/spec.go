@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
+
+	"github.com/vigil-ha/vigil/internal/config"
 )
 
 // NodeSpec describes one node for `vigil init`.
@@ -24,8 +26,9 @@ type Options struct {
 }
 
 // Names end up in certificates (CN and DNS SAN), file names and YAML, so they
-// are restricted to what is safe in all three: a DNS label's characters.
-var nameRE = regexp.MustCompile(`^[a-z0-9-]{1,63}$`)
+// are restricted to what is safe in all three: a DNS label. This is the rule
+// config applies too, so init never writes a file that config rejects.
+var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
 // ParseNodeFlag parses the value of --node (or --witness when witness is set):
 // "NAME=ADDR[,ADDR...]".
@@ -42,8 +45,12 @@ func ParseNodeFlag(s string, witness bool) (NodeSpec, error) {
 	if err := checkName(name); err != nil {
 		return NodeSpec{}, fmt.Errorf("%s %q: node %w", flag, s, err)
 	}
+	parts := strings.Split(list, ",")
+	if len(parts) > config.MaxLinks {
+		return NodeSpec{}, fmt.Errorf("%s %q: %d addresses, at most %d links are supported", flag, s, len(parts), config.MaxLinks)
+	}
 	var addrs []string
-	for i, a := range strings.Split(list, ",") {
+	for i, a := range parts {
 		a = strings.TrimSpace(a)
 		if a == "" {
 			return NodeSpec{}, fmt.Errorf("%s %q: address %d is empty", flag, s, i+1)
@@ -59,7 +66,7 @@ func ParseNodeFlag(s string, witness bool) (NodeSpec, error) {
 
 func checkName(name string) error {
 	if !nameRE.MatchString(name) {
-		return fmt.Errorf("name %q is invalid: use 1 to 63 lower-case letters, digits and hyphens", name)
+		return fmt.Errorf("name %q is invalid: use 1 to 63 lower-case letters, digits and hyphens, not starting or ending with a hyphen", name)
 	}
 	return nil
 }
@@ -76,6 +83,9 @@ func parseAddr(s string) (netip.Addr, error) {
 	}
 	if ip.IsUnspecified() {
 		return netip.Addr{}, fmt.Errorf("address %q is unspecified; give the node's own address", s)
+	}
+	if ip.IsMulticast() {
+		return netip.Addr{}, fmt.Errorf("address %q is a multicast address; give the node's own address", s)
 	}
 	// 4-in-6 addresses would not match the plain IPv4 a peer dials.
 	return ip.Unmap(), nil
@@ -115,6 +125,9 @@ func validate(opt Options) ([]node, error) {
 		names[spec.Name] = true
 		if len(spec.Addresses) == 0 {
 			return nil, fmt.Errorf("node %q has no address", spec.Name)
+		}
+		if len(spec.Addresses) > config.MaxLinks {
+			return nil, fmt.Errorf("node %q has %d addresses, at most %d links are supported", spec.Name, len(spec.Addresses), config.MaxLinks)
 		}
 		n := node{Name: spec.Name, Witness: spec.Witness}
 		for _, a := range spec.Addresses {
