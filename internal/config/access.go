@@ -51,7 +51,8 @@ func (c *Config) APIAddrs(n Node) []string {
 // (docs/safety.md has the argument).
 func (t Timing) LeaseDuration() time.Duration {
 	d := t.Deadtime.D() - 2*t.Keepalive.D()
-	return time.Duration(float64(d) / (1 + t.ClockDrift))
+	// Once for the holder's clock running slow, once for the observer's running fast.
+	return time.Duration(float64(d) / ((1 + t.ClockDrift) * (1 + t.ClockDrift)))
 }
 
 // Warnings are legal but risky settings that `vigil config validate` reports without failing.
