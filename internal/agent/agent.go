@@ -1,0 +1,270 @@
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/apiclient"
+	"github.com/vigil-ha/vigil/internal/config"
+	"github.com/vigil-ha/vigil/internal/heartbeat"
+	"github.com/vigil-ha/vigil/internal/httpapi"
+	"github.com/vigil-ha/vigil/internal/membership"
+	"github.com/vigil-ha/vigil/internal/pki"
+	"github.com/vigil-ha/vigil/internal/store"
+)
+
+// Options configure one agent.
+type Options struct {
+	Config  *config.Config
+	Node    string
+	DataDir string
+	Logger  *slog.Logger
+	// RaftTiming overrides the store's timers (tests); zero keeps the store's defaults.
+	RaftHeartbeat time.Duration
+}
+
+// Agent is one running node. Build it with New, then call Run once.
+type Agent struct {
+	cfg    *config.Config
+	self   config.Node
+	opt    Options
+	log    *slog.Logger
+	token  string
+	hmac   []byte
+	caPEM  []byte
+	peerTL *tls.Config // client side, with this node's certificate
+	srvTLS *tls.Config
+
+	incarnation uint64
+	refused     map[string]membership.Epoch
+
+	start time.Time // monotonic origin of the engine's clock
+	view  atomic.Pointer[membership.View]
+
+	transport *heartbeat.Transport
+	store     *store.Store
+	shipper   *shipper
+	releaseCh chan string
+
+	clientsMu sync.Mutex
+	clients   map[string]*apiclient.Client // guarded by clientsMu; per peer, for forwarding
+}
+
+// New loads secrets and local state; nothing listens until Run.
+func New(opt Options) (*Agent, error) {
+	cfg := opt.Config
+	self, ok := cfg.Node(opt.Node)
+	if !ok {
+		return nil, fmt.Errorf("node %q is not in %s (nodes: %v)", opt.Node, cfg.Path, cfg.NodeNames())
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	a := &Agent{cfg: cfg, self: self, opt: opt, log: opt.Logger.With("node", self.Name),
+		releaseCh: make(chan string, 1), clients: map[string]*apiclient.Client{}}
+	if err := a.loadSecrets(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(opt.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	var err error
+	if a.incarnation, err = nextIncarnation(opt.DataDir, time.Now()); err != nil {
+		return nil, err
+	}
+	if a.refused, err = loadRefusals(opt.DataDir); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *Agent) loadSecrets() error {
+	var err error
+	if a.caPEM, err = os.ReadFile(a.cfg.SecretsPath("ca.crt")); err != nil {
+		return fmt.Errorf("cluster CA: %w", err)
+	}
+	certPEM, err := os.ReadFile(a.cfg.SecretsPath("nodes", a.self.Name+".crt"))
+	if err != nil {
+		return fmt.Errorf("node certificate: %w", err)
+	}
+	keyPEM, err := os.ReadFile(a.cfg.SecretsPath("nodes", a.self.Name+".key"))
+	if err != nil {
+		return fmt.Errorf("node key: %w", err)
+	}
+	if a.peerTL, err = pki.PeerTLS(a.caPEM, certPEM, keyPEM); err != nil {
+		return fmt.Errorf("peer TLS: %w", err)
+	}
+	if a.srvTLS, err = pki.ServerTLS(a.caPEM, certPEM, keyPEM); err != nil {
+		return fmt.Errorf("API TLS: %w", err)
+	}
+	if a.hmac, err = pki.LoadHMACKey(a.cfg.SecretsPath("heartbeat.key")); err != nil {
+		return err
+	}
+	if a.token, err = pki.LoadToken(a.cfg.SecretsPath("operator.token")); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Run starts every subsystem and blocks until ctx is done or one of them fails;
+// it stops and waits for all of them before returning.
+func (a *Agent) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	a.start = time.Now()
+	engine, err := a.newEngine()
+	if err != nil {
+		return err
+	}
+	if err := a.openTransport(); err != nil {
+		return err
+	}
+	defer a.transport.Close()
+	if err := a.openStore(); err != nil {
+		return err
+	}
+	defer a.store.Close()
+	servers, err := a.listenAPI()
+	if err != nil {
+		return err
+	}
+
+	var wg sync.WaitGroup
+	goFn := func(name string, fn func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(ctx); err != nil && ctx.Err() == nil {
+				cancel(fmt.Errorf("%s: %w", name, err))
+			}
+		}()
+	}
+	recv := make(chan heartbeat.Received, 256)
+	a.shipper = newShipper(a.ship, a.log)
+	goFn("heartbeat transport", func(ctx context.Context) error { return a.transport.Run(ctx, recv) })
+	goFn("event shipper", a.shipper.run)
+	goFn("coordinator watch", a.watchLeader)
+	for _, srv := range servers {
+		goFn("api "+srv.addr, srv.serve)
+	}
+	a.log.Info("agent started", "incarnation", a.incarnation, "cluster", a.cfg.Cluster.Name,
+		"addresses", a.self.Addresses, "keepalive", a.cfg.Cluster.Timing.Keepalive.D(),
+		"deadtime", a.cfg.Cluster.Timing.Deadtime.D(), "lease", a.cfg.Cluster.Timing.LeaseDuration())
+	loopErr := a.loop(ctx, engine, recv)
+	cancel(loopErr)
+	wg.Wait()
+	a.closeClients()
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	a.log.Info("agent stopped")
+	return nil
+}
+
+// Release makes this node give up its lease (used by later subsystems and tests).
+func (a *Agent) Release(reason string) {
+	select {
+	case a.releaseCh <- reason:
+	default:
+	}
+}
+
+func (a *Agent) now() time.Duration { return time.Since(a.start) }
+
+func (a *Agent) newEngine() (*membership.Engine, error) {
+	t := a.cfg.Cluster.Timing
+	var members []membership.Member
+	for _, n := range a.cfg.Nodes {
+		members = append(members, membership.Member{Name: n.Name, Witness: n.Witness, Links: len(n.Addresses)})
+	}
+	return membership.New(membership.Config{
+		Self: a.self.Name, Incarnation: a.incarnation, Members: members,
+		Keepalive: t.Keepalive.D(), Warntime: t.Warntime.D(), Deadtime: t.Deadtime.D(), Initdead: t.Initdead.D(),
+		Lease: t.LeaseDuration(), Refused: a.refused,
+	}, a.now())
+}
+
+func (a *Agent) openTransport() error {
+	var err error
+	a.transport, err = heartbeat.Listen(heartbeat.Config{
+		Key: a.hmac, Listen: a.self.Addresses, Port: a.cfg.Cluster.Ports.Heartbeat,
+		Known: a.cfg.NodeNames(), Self: a.self.Name,
+	})
+	if err != nil {
+		return fmt.Errorf("heartbeat: %w", err)
+	}
+	return nil
+}
+
+func (a *Agent) openStore() error {
+	var peers []store.Peer
+	for _, n := range a.cfg.Nodes {
+		peers = append(peers, store.Peer{ID: n.Name, Addr: a.cfg.RaftAddr(n)})
+	}
+	var err error
+	a.store, err = store.Open(store.Config{
+		NodeID: a.self.Name, Peers: peers, DataDir: filepath.Join(a.opt.DataDir, "raft"),
+		TLS: a.peerTL, Logger: a.log.With("component", "raft"), HeartbeatTimeout: a.opt.RaftHeartbeat,
+	})
+	if err != nil {
+		return fmt.Errorf("replicated log: %w", err)
+	}
+	return nil
+}
+
+type apiServer struct {
+	addr string
+	ln   net.Listener
+	srv  *http.Server
+}
+
+func (s *apiServer) serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Serve(s.ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = s.srv.Shutdown(sctx)
+		<-errc
+		return nil
+	}
+}
+
+func (a *Agent) listenAPI() ([]*apiServer, error) {
+	h := httpapi.New(a, a.token, a.log)
+	var out []*apiServer
+	for _, addr := range a.cfg.APIAddrs(a.self) {
+		ln, err := tls.Listen("tcp", addr, a.srvTLS)
+		if err != nil {
+			for _, s := range out {
+				s.ln.Close()
+			}
+			return nil, fmt.Errorf("api listen %s: %w", addr, err)
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second,
+			ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelDebug)}
+		out = append(out, &apiServer{addr: addr, ln: ln, srv: srv})
+	}
+	return out, nil
+}
+
+func (a *Agent) closeClients() {
+	a.clientsMu.Lock()
+	defer a.clientsMu.Unlock()
+	for _, c := range a.clients {
+		c.Close()
+	}
+}

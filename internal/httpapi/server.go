@@ -1,0 +1,232 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/model"
+	"github.com/vigil-ha/vigil/internal/pki"
+)
+
+// Backend is what the API needs from the agent.
+type Backend interface {
+	Status() model.Status
+	Events(after uint64, limit int) []model.Event
+	// Subscribe delivers newly committed events until ctx is done.
+	Subscribe(ctx context.Context) <-chan model.Event
+	// AppendEvents stores events reported by a peer node (only the coordinator can).
+	AppendEvents(ctx context.Context, from string, evs []model.Event) error
+	// IsNode says whether name is a node of this cluster.
+	IsNode(name string) bool
+}
+
+// Error is returned as {"error": ..., "field": ...} with Code as the HTTP status.
+type Error struct {
+	Code    int    `json:"-"`
+	Message string `json:"error"`
+	Field   string `json:"field,omitempty"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// ErrNotCoordinator tells a peer to retry with the current coordinator.
+var ErrNotCoordinator = &Error{Code: http.StatusConflict, Message: "not the coordinator"}
+
+type role int
+
+const (
+	roleNone role = iota
+	roleOperator
+	roleNode
+)
+
+type server struct {
+	b      Backend
+	token  string
+	logger *slog.Logger
+}
+
+// New returns the API handler. token is the operator token; peers authenticate with
+// their cluster certificate (verified by the TLS layer against the cluster CA).
+func New(b Backend, token string, logger *slog.Logger) http.Handler {
+	s := &server{b: b, token: token, logger: logger}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/health", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.Handle("GET /v1/status", s.auth(roleOperator, s.status))
+	mux.Handle("GET /v1/events", s.auth(roleOperator, s.events))
+	mux.Handle("POST /v1/internal/events", s.auth(roleNode, s.appendEvents))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &Error{Code: http.StatusNotFound, Message: "no such endpoint: " + r.Method + " " + r.URL.Path})
+	})
+	return mux
+}
+
+type handler func(w http.ResponseWriter, r *http.Request, who string) (any, error)
+
+// auth admits operators by bearer token and nodes by certificate. A node may do
+// everything an operator may; operator tokens never reach the internal endpoints.
+func (s *server) auth(need role, h handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, who := s.identify(r)
+		if got == roleNone {
+			writeError(w, &Error{Code: http.StatusUnauthorized, Message: "missing or invalid credentials: send 'Authorization: Bearer <operator token>'"})
+			return
+		}
+		if need == roleNode && got != roleNode {
+			writeError(w, &Error{Code: http.StatusForbidden, Message: "only cluster nodes may call this endpoint"})
+			return
+		}
+		v, err := h(w, r, who)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		if v != nil {
+			writeJSON(w, http.StatusOK, v)
+		}
+	})
+}
+
+func (s *server) identify(r *http.Request) (role, string) {
+	if r.TLS != nil {
+		if name, ok := pki.PeerName(*r.TLS); ok && s.b.IsNode(name) {
+			return roleNode, name
+		}
+	}
+	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && pki.TokenEqual(strings.TrimSpace(tok), s.token) {
+		return roleOperator, "operator"
+	}
+	return roleNone, ""
+}
+
+func (s *server) status(w http.ResponseWriter, r *http.Request, _ string) (any, error) {
+	return s.b.Status(), nil
+}
+
+const maxEventsPage = 10000
+
+func (s *server) events(w http.ResponseWriter, r *http.Request, _ string) (any, error) {
+	q := r.URL.Query()
+	after, err := uintParam(q.Get("after"), "after")
+	if err != nil {
+		return nil, err
+	}
+	limit := 1000
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxEventsPage {
+			return nil, &Error{Code: http.StatusBadRequest, Message: fmt.Sprintf("limit must be 1..%d", maxEventsPage), Field: "limit"}
+		}
+		limit = n
+	}
+	if q.Get("follow") == "" || q.Get("follow") == "0" || q.Get("follow") == "false" {
+		return s.b.Events(after, limit), nil
+	}
+	return nil, s.follow(w, r, after)
+}
+
+// follow streams events as newline-delimited JSON: first the backlog after the
+// given index, then new ones as they commit, with a keep-alive comment line.
+func (s *server) follow(w http.ResponseWriter, r *http.Request, after uint64) error {
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		return &Error{Code: http.StatusInternalServerError, Message: "streaming unsupported"}
+	}
+	ctx := r.Context()
+	sub := s.b.Subscribe(ctx) // subscribe before reading the backlog so nothing falls between
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(w)
+	last := after
+	for _, ev := range s.b.Events(after, maxEventsPage) {
+		_ = enc.Encode(ev)
+		last = ev.Index
+	}
+	flusher.Flush()
+	keepalive := time.NewTicker(15 * time.Second)
+	defer keepalive.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-keepalive.C:
+			if _, err := w.Write([]byte("\n")); err != nil {
+				return nil
+			}
+			flusher.Flush()
+		case ev, ok := <-sub:
+			if !ok {
+				return nil
+			}
+			if ev.Index <= last {
+				continue
+			}
+			// A gap means the subscription dropped events: fill it from the log.
+			for _, missed := range s.b.Events(last, maxEventsPage) {
+				if missed.Index >= ev.Index {
+					break
+				}
+				_ = enc.Encode(missed)
+			}
+			if err := enc.Encode(ev); err != nil {
+				return nil
+			}
+			last = ev.Index
+			flusher.Flush()
+		}
+	}
+}
+
+const maxAppendBody = 1 << 20
+
+func (s *server) appendEvents(w http.ResponseWriter, r *http.Request, who string) (any, error) {
+	var evs []model.Event
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAppendBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&evs); err != nil {
+		return nil, &Error{Code: http.StatusBadRequest, Message: "body: " + err.Error()}
+	}
+	for i := range evs {
+		if evs[i].Reporter != who {
+			return nil, &Error{Code: http.StatusForbidden, Message: fmt.Sprintf("node %s may only report its own events", who), Field: fmt.Sprintf("[%d].reporter", i)}
+		}
+	}
+	if err := s.b.AppendEvents(r.Context(), who, evs); err != nil {
+		return nil, err
+	}
+	return map[string]int{"appended": len(evs)}, nil
+}
+
+func uintParam(v, field string) (uint64, error) {
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, &Error{Code: http.StatusBadRequest, Message: field + " must be a non-negative integer", Field: field}
+	}
+	return n, nil
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	var apiErr *Error
+	if !errors.As(err, &apiErr) {
+		apiErr = &Error{Code: http.StatusInternalServerError, Message: err.Error()}
+	}
+	writeJSON(w, apiErr.Code, apiErr)
+}
