@@ -57,12 +57,9 @@ func (t Timing) LeaseDuration() time.Duration {
 
 // Warnings are legal but risky settings that `vigil config validate` reports without failing.
 func (c *Config) Warnings() []string {
-	voters := 0
-	for range c.Nodes {
-		voters++
-	}
 	var ws []string
-	if voters == 2 {
+	// Every node votes, witnesses included: two in all is the dangerous pair.
+	if len(c.Nodes) == 2 {
 		ws = append(ws, fmt.Sprintf("%s: nodes: two voters have no safe majority: either node alone cannot tell a dead peer from a cut link; add a witness (or configure a fence device) for automatic failover", c.Path))
 	}
 	return ws
