@@ -214,7 +214,7 @@ func (a *Agent) openStore() error {
 	var err error
 	a.store, err = store.Open(store.Config{
 		NodeID: a.self.Name, Peers: peers, DataDir: filepath.Join(a.opt.DataDir, "raft"),
-		TLS: a.peerTL, Logger: a.log.With("component", "raft"), HeartbeatTimeout: a.opt.RaftHeartbeat,
+		TLS: a.peerTL, Logger: a.log, HeartbeatTimeout: a.opt.RaftHeartbeat,
 	})
 	if err != nil {
 		return fmt.Errorf("replicated log: %w", err)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -52,7 +53,24 @@ func (h *slogHCLog) Log(level hclog.Level, msg string, args ...any) {
 	if level == hclog.Off {
 		return
 	}
-	h.l.Log(context.Background(), toSlogLevel(level), msg, args...)
+	h.l.Log(context.Background(), toSlogLevel(level), msg, expandFormats(args)...)
+}
+
+// expandFormats renders hclog.Fmt values, which raft uses for some arguments
+// (e.g. the server list) and which slog would otherwise print as "[%+v ...]".
+func expandFormats(args []any) []any {
+	for i, a := range args {
+		f, ok := a.(hclog.Format)
+		if !ok || len(f) == 0 {
+			continue
+		}
+		if format, ok := f[0].(string); ok {
+			out := append([]any(nil), args...)
+			out[i] = fmt.Sprintf(format, f[1:]...)
+			args = out
+		}
+	}
+	return args
 }
 
 func (h *slogHCLog) Trace(msg string, args ...any) { h.Log(hclog.Trace, msg, args...) }

@@ -199,7 +199,7 @@ func Open(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store: config: %w", err)
 	}
-	log := cfg.Logger.With("node", cfg.NodeID)
+	log := cfg.Logger // the caller names the node; raft adds component=raft
 	hl := newHCLog(log, "raft", nil)
 
 	walDir := filepath.Join(cfg.DataDir, "wal")
