@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what Vigil's build, demo and tests need on a Debian machine. Idempotent.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: run as root (sudo), apt-get needs it" >&2
+  exit 2
+fi
+
+# iproute2 + nftables: the test lab's namespaces, bridges and partitions;
+# iputils-ping: lab connectivity checks; procps/psmisc: process inspection.
+pkgs=(iproute2 nftables iputils-ping procps psmisc ca-certificates git make)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${missing[@]}"
+fi
+
+export PATH="/usr/local/go/bin:$PATH"
+if ! command -v go >/dev/null; then
+  echo "install-deps: Go 1.26 or newer is required (expected at /usr/local/go); Debian's golang package is too old" >&2
+  exit 1
+fi
+go mod download
