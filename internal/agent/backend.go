@@ -93,7 +93,7 @@ func (a *Agent) Status() model.Status {
 				ms = -1
 			}
 			ns.State, ns.LastHeardMS = p.State, &ms
-			ns.Lease = p.LeaseHeld && p.State != model.NodeDead
+			ns.Lease = p.LeaseHeld
 			ns.LeaseEpoch = epochString(p.Lease)
 			for i, addr := range n.Addresses {
 				ls := model.LinkStatus{Address: addr, State: model.LinkDown}

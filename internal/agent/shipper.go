@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -76,8 +77,8 @@ func (s *shipper) peek() []model.Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.dropped > 0 {
-		s.pending = append([]model.Event{{Time: time.Now(), Kind: model.EventQuorumLost, Severity: model.SeverityWarning,
-			Reporter: s.pending[0].Reporter, Reason: "events dropped while no coordinator was reachable"}}, s.pending...)
+		s.pending = append([]model.Event{{Time: time.Now(), Kind: model.EventEventsDropped, Severity: model.SeverityWarning,
+			Reporter: s.pending[0].Reporter, Reason: fmt.Sprintf("%d events dropped while no coordinator was reachable", s.dropped)}}, s.pending...)
 		s.dropped = 0
 	}
 	n := min(len(s.pending), 200)

@@ -13,7 +13,9 @@ type PeerView struct {
 	State     model.NodeState
 	LinksUp   []bool
 	Lease     Epoch
-	LeaseHeld bool // as the peer last reported it
+	// LeaseHeld: the peer last said it held a lease and it is not surely over (rule 3 of
+	// docs/safety.md); a dead peer may still hold one until a quorum has refused it.
+	LeaseHeld bool
 	// SilentFor is how long since any heartbeat arrived; -1 when never heard.
 	SilentFor time.Duration
 }
@@ -47,7 +49,7 @@ func (e *Engine) View(now time.Duration) View {
 	for _, name := range e.order {
 		p := e.peers[name]
 		pv := PeerView{Name: name, Witness: p.member.Witness, State: p.state, Lease: p.lease,
-			LeaseHeld: p.leaseHeld && p.state != model.NodeDead, LinksUp: append([]bool(nil), p.linkUp...), SilentFor: -1}
+			LeaseHeld: p.heard && p.leaseHeld && !e.SurelyExpired(name, p.lease), LinksUp: append([]bool(nil), p.linkUp...), SilentFor: -1}
 		if p.heard {
 			pv.SilentFor = now - p.last
 		}

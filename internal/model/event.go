@@ -19,6 +19,7 @@ const (
 	EventQuorumRegained    EventKind = "quorum_regained"
 	EventCoordinatorChange EventKind = "coordinator_changed"
 	EventAuthRejected      EventKind = "auth_rejected"
+	EventEventsDropped     EventKind = "events_dropped"
 )
 
 // Severity orders events for notification routing and colouring.
