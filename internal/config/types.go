@@ -18,6 +18,7 @@ const (
 type Config struct {
 	Cluster Cluster `yaml:"cluster"`
 	Nodes   []Node  `yaml:"nodes"`
+	Groups  []Group `yaml:"groups"`
 
 	// Path is the file the config was loaded from; relative paths resolve against its directory.
 	Path string `yaml:"-"`

@@ -42,6 +42,7 @@ func (c *Config) applyDefaults() {
 	if c.Cluster.SecretsDir == "" {
 		c.Cluster.SecretsDir = "."
 	}
+	c.applyGroupDefaults()
 }
 
 func (c *Config) validate(l locator) []Problem {
@@ -54,6 +55,7 @@ func (c *Config) validate(l locator) []Problem {
 	ps = append(ps, c.validateTiming(l)...)
 	ps = append(ps, c.validatePorts(l)...)
 	ps = append(ps, c.validateNodes(l)...)
+	ps = append(ps, c.validateGroups(l)...)
 	return ps
 }
 

@@ -1,0 +1,2 @@
+// Package resource defines the agent interface every resource type implements (start, stop, monitor).
+package resource
