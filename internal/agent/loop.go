@@ -142,9 +142,7 @@ func (a *Agent) linkAddress(node string, link int) string {
 	return n.Addresses[link]
 }
 
-func epochString(e membership.Epoch) string {
-	return strconv.FormatUint(e.Incarnation, 10) + "." + strconv.FormatUint(e.Gen, 10)
-}
+func epochString(e membership.Epoch) string { return e.String() }
 
 // emit logs an event in Heartbeat's readable style and queues it for the cluster log.
 func (a *Agent) emit(ev model.Event) {

@@ -28,6 +28,8 @@ type peer struct {
 	last     time.Duration // last receipt on any link
 	state    model.NodeState
 	joined   bool // has been alive once: later recoveries read "alive", not "joined"
+	// aliveSince is when the peer last became alive; failback waits for a stable period.
+	aliveSince time.Duration
 
 	incarnation uint64
 	seq         uint64 // highest seq heard in incarnation
@@ -196,6 +198,9 @@ func (e *Engine) updatePeerState(p *peer, now time.Duration, out []Action) []Act
 	name := p.member.Name
 	switch next {
 	case model.NodeAlive:
+		if prev != model.NodeSuspect {
+			p.aliveSince = now
+		}
 		switch {
 		case !p.joined:
 			p.joined = true

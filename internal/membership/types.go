@@ -1,6 +1,9 @@
 package membership
 
 import (
+	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/model"
@@ -20,6 +23,25 @@ func (e Epoch) Less(o Epoch) bool {
 		return e.Incarnation < o.Incarnation
 	}
 	return e.Gen < o.Gen
+}
+
+// String is "incarnation.generation", the form events and the API use.
+func (e Epoch) String() string {
+	return strconv.FormatUint(e.Incarnation, 10) + "." + strconv.FormatUint(e.Gen, 10)
+}
+
+// ParseEpoch reads the String form.
+func ParseEpoch(s string) (Epoch, error) {
+	inc, gen, ok := strings.Cut(s, ".")
+	if !ok {
+		return Epoch{}, fmt.Errorf("epoch %q: want incarnation.generation", s)
+	}
+	i, err1 := strconv.ParseUint(inc, 10, 64)
+	g, err2 := strconv.ParseUint(gen, 10, 64)
+	if err1 != nil || err2 != nil {
+		return Epoch{}, fmt.Errorf("epoch %q: want two unsigned integers", s)
+	}
+	return Epoch{Incarnation: i, Gen: g}, nil
 }
 
 // Member describes one voter (a witness is a voter that runs no groups).

@@ -8,16 +8,18 @@ import (
 
 // PeerView is a read-only summary of one peer for status output.
 type PeerView struct {
-	Name      string
-	Witness   bool
-	State     model.NodeState
-	LinksUp   []bool
-	Lease     Epoch
+	Name    string
+	Witness bool
+	State   model.NodeState
+	LinksUp []bool
+	Lease   Epoch
 	// LeaseHeld: the peer last said it held a lease and it is not surely over (rule 3 of
 	// docs/safety.md); a dead peer may still hold one until a quorum has refused it.
 	LeaseHeld bool
 	// SilentFor is how long since any heartbeat arrived; -1 when never heard.
 	SilentFor time.Duration
+	// AliveFor is how long the peer has been alive without being declared dead.
+	AliveFor time.Duration
 }
 
 // View is a read-only summary of this node's knowledge.
@@ -33,13 +35,15 @@ type View struct {
 	Refused     map[string]Epoch
 	Seq         uint64
 	Incarnation uint64
+	// Uptime is how long this engine has run (initial placement waits initdead).
+	Uptime time.Duration
 }
 
 // View summarises the engine's state at now.
 func (e *Engine) View(now time.Duration) View {
 	v := View{Self: e.cfg.Self, Epoch: e.epoch, LeaseHeld: e.leaseHeld, Quorum: e.quorum,
 		Majority: Majority(e.voters()), Voters: e.voters(), Seq: e.seq, Incarnation: e.cfg.Incarnation,
-		Refused: map[string]Epoch{}}
+		Refused: map[string]Epoch{}, Uptime: now - e.start}
 	if e.leaseHeld && e.leaseUntil > now {
 		v.LeaseLeft = e.leaseUntil - now
 	}
@@ -52,6 +56,9 @@ func (e *Engine) View(now time.Duration) View {
 			LeaseHeld: p.heard && p.leaseHeld && !e.SurelyExpired(name, p.lease), LinksUp: append([]bool(nil), p.linkUp...), SilentFor: -1}
 		if p.heard {
 			pv.SilentFor = now - p.last
+		}
+		if p.state != model.NodeDead && p.joined {
+			pv.AliveFor = now - p.aliveSince
 		}
 		v.Peers = append(v.Peers, pv)
 	}

@@ -20,6 +20,26 @@ const (
 	EventCoordinatorChange EventKind = "coordinator_changed"
 	EventAuthRejected      EventKind = "auth_rejected"
 	EventEventsDropped     EventKind = "events_dropped"
+
+	// Group life cycle. The coordinator writes assignments and releases; the node
+	// that runs a group reports what happened to it; operators write requests.
+	EventGroupAssigned      EventKind = "group_assigned"
+	EventGroupReleased      EventKind = "group_released"
+	EventGroupStarting      EventKind = "group_starting"
+	EventGroupStarted       EventKind = "group_started"
+	EventGroupStartFailed   EventKind = "group_start_failed"
+	EventGroupStopping      EventKind = "group_stopping"
+	EventGroupStopped       EventKind = "group_stopped"
+	EventGroupStopFailed    EventKind = "group_stop_failed"
+	EventGroupFailed        EventKind = "group_failed"
+	EventGroupRestarting    EventKind = "group_restarting"
+	EventResourceAction     EventKind = "resource_action"
+	EventFlagSet            EventKind = "flag_set"
+	EventFlagCleared        EventKind = "flag_cleared"
+	EventMoveRequested      EventKind = "move_requested"
+	EventFailbackAuthorised EventKind = "failback_authorised"
+	EventMaintenanceOn      EventKind = "maintenance_on"
+	EventMaintenanceOff     EventKind = "maintenance_off"
 )
 
 // Severity orders events for notification routing and colouring.
@@ -44,4 +64,16 @@ type Event struct {
 	// Link is the link's address on Node, when the event is about one link.
 	Link   string `json:"link,omitempty"`
 	Reason string `json:"reason"`
+	// Group, when the event is about a service group.
+	Group string `json:"group,omitempty"`
+	// Resource, when the event is about one resource of Group.
+	Resource string `json:"resource,omitempty"`
+	// Epoch is the lease epoch an assignment is bound to ("incarnation.generation").
+	Epoch string `json:"epoch,omitempty"`
+	// Target is where a release or a move request sends the group next.
+	Target string `json:"target,omitempty"`
+	// By names who asked for an operator action (token name).
+	By string `json:"by,omitempty"`
+	// Output is a resource action's captured output.
+	Output string `json:"output,omitempty"`
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/vigil-ha/vigil/internal/clusterstate"
 	"github.com/vigil-ha/vigil/internal/model"
 )
 
@@ -47,12 +48,23 @@ type fsm struct {
 	// contiguous after retention drops old events. Guarded by mu.
 	lastIndex uint64
 
+	// state is the projection of events (assignments, flags, requests),
+	// rebuilt from the events on Restore. Guarded by mu.
+	state *clusterstate.State
+
 	hub *hub
 }
 
 var _ raft.FSM = (*fsm)(nil)
 
-func newFSM(h *hub) *fsm { return &fsm{hub: h} }
+func newFSM(h *hub) *fsm { return &fsm{hub: h, state: clusterstate.New()} }
+
+// clusterState returns a copy of the projection.
+func (f *fsm) clusterState() *clusterstate.State {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.state.Clone()
+}
 
 // Apply implements raft.FSM. It must be deterministic: every replica applies
 // the same commands in the same order and must reach the same state, so
@@ -76,6 +88,7 @@ func (f *fsm) Apply(l *raft.Log) any {
 		for i := range evs {
 			f.lastIndex++
 			evs[i].Index = f.lastIndex
+			f.state.Apply(evs[i])
 		}
 		f.events = append(f.events, evs...)
 		f.mu.Unlock()
@@ -136,9 +149,13 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if err != nil {
 		return fmt.Errorf("restore snapshot: %w", err)
 	}
+	state := clusterstate.New()
+	for _, ev := range events {
+		state.Apply(ev)
+	}
 	f.mu.Lock()
 	prevLast := f.lastIndex
-	f.events, f.lastIndex = events, last
+	f.events, f.lastIndex, f.state = events, last, state
 	f.mu.Unlock()
 
 	// Subscribers have seen events up to prevLast. When the snapshot moves the

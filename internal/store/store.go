@@ -16,6 +16,7 @@ import (
 	raftwal "github.com/hashicorp/raft-wal"
 	"github.com/hashicorp/raft-wal/metadb"
 
+	"github.com/vigil-ha/vigil/internal/clusterstate"
 	"github.com/vigil-ha/vigil/internal/model"
 )
 
@@ -418,6 +419,22 @@ func (s *Store) Subscribe(ctx context.Context) <-chan model.Event {
 func (s *Store) Leader() (id, addr string) {
 	a, i := s.raft.LeaderWithID()
 	return string(i), string(a)
+}
+
+// ClusterState is a copy of the projection of the committed log. On a new leader,
+// call Barrier first so that it includes everything the previous leader committed.
+func (s *Store) ClusterState() *clusterstate.State { return s.fsm.clusterState() }
+
+// Barrier waits until every entry committed before the call is applied locally.
+func (s *Store) Barrier(ctx context.Context) error {
+	timeout := time.Duration(0)
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = max(time.Until(dl), time.Millisecond)
+	}
+	if err := waitFuture(ctx, s.raft.Barrier(timeout)); err != nil {
+		return fmt.Errorf("barrier: %w", err)
+	}
+	return nil
 }
 
 // IsLeader reports whether this node is the raft leader (the coordinator).

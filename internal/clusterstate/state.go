@@ -1,0 +1,141 @@
+package clusterstate
+
+import (
+	"maps"
+
+	"github.com/vigil-ha/vigil/internal/model"
+)
+
+// Runtime states a node reports for a group it runs or stops.
+const (
+	RunStarting = "starting"
+	RunRunning  = "running"
+	RunStopping = "stopping"
+	RunStopped  = "stopped"
+	RunFailed   = "failed"
+)
+
+// Report is the last thing a node said about a group.
+type Report struct {
+	State  string `json:"state"`
+	Index  uint64 `json:"index"` // event index of the report
+	Reason string `json:"reason,omitempty"`
+}
+
+// Flag marks "group G failed on node N"; it survives restarts until an operator clears it.
+type Flag struct {
+	Reason string `json:"reason"`
+	Index  uint64 `json:"index"`
+}
+
+// Group is everything the log says about one group.
+type Group struct {
+	// Node and Epoch: the group may run on Node only while Node holds this lease epoch.
+	Node  string `json:"node,omitempty"`
+	Epoch string `json:"epoch,omitempty"`
+	// AssignedAt is the index of the assignment (or release) event.
+	AssignedAt uint64 `json:"assigned_at,omitempty"`
+	// Releasing: the coordinator asked Node to stop the group; Target runs it next.
+	Releasing bool   `json:"releasing,omitempty"`
+	Target    string `json:"target,omitempty"`
+	// Ever is true once the group has been assigned at least once.
+	Ever bool `json:"ever,omitempty"`
+
+	Reports            map[string]Report `json:"reports,omitempty"`
+	Flags              map[string]Flag   `json:"flags,omitempty"`
+	MoveTarget         string            `json:"move_target,omitempty"`
+	FailbackAuthorised bool              `json:"failback_authorised,omitempty"`
+	Maintenance        bool              `json:"maintenance,omitempty"`
+}
+
+// State is the projection of the whole log. Apply must stay deterministic: every
+// replica applies the same events in the same order.
+type State struct {
+	Groups      map[string]*Group `json:"groups"`
+	Maintenance bool              `json:"maintenance"`
+	LastIndex   uint64            `json:"last_index"`
+}
+
+// New returns an empty state.
+func New() *State { return &State{Groups: map[string]*Group{}} }
+
+func (s *State) group(name string) *Group {
+	g, ok := s.Groups[name]
+	if !ok {
+		g = &Group{Reports: map[string]Report{}, Flags: map[string]Flag{}}
+		s.Groups[name] = g
+	}
+	return g
+}
+
+// Apply folds one committed event into the state.
+func (s *State) Apply(ev model.Event) {
+	s.LastIndex = ev.Index
+	if ev.Group == "" {
+		switch ev.Kind {
+		case model.EventMaintenanceOn:
+			s.Maintenance = true
+		case model.EventMaintenanceOff:
+			s.Maintenance = false
+		}
+		return
+	}
+	g := s.group(ev.Group)
+	switch ev.Kind {
+	case model.EventGroupAssigned:
+		g.Node, g.Epoch, g.AssignedAt, g.Ever = ev.Node, ev.Epoch, ev.Index, true
+		g.Releasing, g.Target = false, ""
+		if g.MoveTarget == ev.Node {
+			g.MoveTarget = ""
+		}
+		g.FailbackAuthorised = false
+	case model.EventGroupReleased:
+		g.Releasing, g.Target, g.AssignedAt = true, ev.Target, ev.Index
+	case model.EventGroupStarting:
+		g.Reports[ev.Reporter] = Report{State: RunStarting, Index: ev.Index, Reason: ev.Reason}
+	case model.EventGroupStarted:
+		g.Reports[ev.Reporter] = Report{State: RunRunning, Index: ev.Index, Reason: ev.Reason}
+	case model.EventGroupStopping:
+		g.Reports[ev.Reporter] = Report{State: RunStopping, Index: ev.Index, Reason: ev.Reason}
+	case model.EventGroupStopped:
+		g.Reports[ev.Reporter] = Report{State: RunStopped, Index: ev.Index, Reason: ev.Reason}
+	case model.EventGroupStartFailed, model.EventGroupFailed, model.EventGroupStopFailed:
+		g.Reports[ev.Reporter] = Report{State: RunFailed, Index: ev.Index, Reason: ev.Reason}
+	case model.EventFlagSet:
+		g.Flags[ev.Node] = Flag{Reason: ev.Reason, Index: ev.Index}
+	case model.EventFlagCleared:
+		if ev.Node == "" {
+			clear(g.Flags)
+		} else {
+			delete(g.Flags, ev.Node)
+		}
+	case model.EventMoveRequested:
+		g.MoveTarget = ev.Target
+	case model.EventFailbackAuthorised:
+		g.FailbackAuthorised = true
+	case model.EventMaintenanceOn:
+		g.Maintenance = true
+	case model.EventMaintenanceOff:
+		g.Maintenance = false
+	}
+}
+
+// Clone returns a deep copy that the caller may keep.
+func (s *State) Clone() *State {
+	out := &State{Groups: make(map[string]*Group, len(s.Groups)), Maintenance: s.Maintenance, LastIndex: s.LastIndex}
+	for k, g := range s.Groups {
+		c := *g
+		c.Reports = maps.Clone(g.Reports)
+		c.Flags = maps.Clone(g.Flags)
+		out.Groups[k] = &c
+	}
+	return out
+}
+
+// Get returns the named group's state, or an empty one.
+func (s *State) Get(name string) Group {
+	if g, ok := s.Groups[name]; ok {
+		return *g
+	}
+	return Group{}
+}
