@@ -1,0 +1,209 @@
+package decide
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/clusterstate"
+	"github.com/vigil-ha/vigil/internal/config"
+	"github.com/vigil-ha/vigil/internal/membership"
+	"github.com/vigil-ha/vigil/internal/model"
+)
+
+// Node is the coordinator's view of one node.
+type Node struct {
+	Name    string
+	Witness bool
+	// Eligible: alive and holding a lease under Epoch, as the coordinator knows it.
+	Eligible bool
+	Epoch    membership.Epoch
+	// AliveFor is how long the node has been continuously alive (failback delay).
+	AliveFor time.Duration
+}
+
+// Input is everything one decision round looks at.
+type Input struct {
+	Coordinator string
+	Groups      []config.Group
+	State       *clusterstate.State
+	Nodes       map[string]Node
+	// Uptime of the coordinator's membership engine, and initdead: an initial
+	// placement waits up to initdead for the preferred node to show up.
+	Uptime   time.Duration
+	Initdead time.Duration
+	// SurelyExpired says whether node's lease under epoch is over for good.
+	SurelyExpired func(node string, epoch membership.Epoch) bool
+}
+
+// Decide returns the events the coordinator should append: assignments and
+// releases, each with its reason. It never moves a group away from a node whose
+// lease under the assigned epoch might still run, and never assigns a group to
+// two nodes: an assignment replaces the previous one in the log.
+func Decide(in Input) []model.Event {
+	var out []model.Event
+	for _, g := range in.Groups {
+		st := in.State.Get(g.Name)
+		if in.State.Maintenance || st.Maintenance {
+			continue
+		}
+		if ev, ok := decideGroup(in, g, st); ok {
+			ev.Group, ev.Reporter = g.Name, in.Coordinator
+			if ev.Severity == "" {
+				ev.Severity = model.SeverityInfo
+			}
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+func decideGroup(in Input, g config.Group, st clusterstate.Group) (model.Event, bool) {
+	cands := candidates(in, g, st)
+	switch {
+	case st.Node == "":
+		return place(in, g, st, cands)
+	case st.Releasing:
+		return finishRelease(in, st, cands)
+	}
+	holder, known := in.Nodes[st.Node]
+	assigned, err := membership.ParseEpoch(st.Epoch)
+	if err != nil || !known {
+		// A malformed or foreign assignment: treat it as a holder that may still run.
+		return model.Event{}, false
+	}
+	if holder.Eligible && holder.Epoch == assigned {
+		return keepOrMove(in, g, st, cands)
+	}
+	if !in.SurelyExpired(st.Node, assigned) {
+		return model.Event{}, false // wait: the holder might still be running it
+	}
+	// The holder left that lease (dead, cut off, or it lost and regained it); it
+	// has stopped the group. Stay with it if it is eligible again (stickiness),
+	// else go to the best candidate.
+	if holder.Eligible && !flagged(st, holder.Name) && inList(g.Nodes, holder.Name) {
+		return assign(holder, fmt.Sprintf("%s holds a new lease (%s); its previous lease %s is over", holder.Name, holder.Epoch, st.Epoch)), true
+	}
+	if len(cands) == 0 {
+		return model.Event{}, false
+	}
+	return assign(cands[0], fmt.Sprintf("takeover: the lease of %s (%s) is surely over", st.Node, st.Epoch)), true
+}
+
+// place makes an initial assignment: the most preferred eligible node, waiting up to
+// initdead at start-up for a more preferred node that has not shown up yet.
+func place(in Input, g config.Group, st clusterstate.Group, cands []Node) (model.Event, bool) {
+	if len(cands) == 0 {
+		return model.Event{}, false
+	}
+	best := cands[0]
+	if !st.Ever && best.Name != g.Nodes[0] && in.Uptime < in.Initdead {
+		return model.Event{}, false
+	}
+	return assign(best, fmt.Sprintf("placed on the most preferred eligible node (preference %v)", g.Nodes)), true
+}
+
+// finishRelease hands a released group to its target once the old holder has
+// reported it stopped, or its lease is surely over.
+func finishRelease(in Input, st clusterstate.Group, cands []Node) (model.Event, bool) {
+	stopped := false
+	if r, ok := st.Reports[st.Node]; ok && r.Index > st.AssignedAt && (r.State == clusterstate.RunStopped || r.State == clusterstate.RunFailed) {
+		stopped = true
+	}
+	if ep, err := membership.ParseEpoch(st.Epoch); err == nil && in.SurelyExpired(st.Node, ep) {
+		stopped = true
+	}
+	if !stopped || len(cands) == 0 {
+		return model.Event{}, false
+	}
+	next := cands[0]
+	for _, c := range cands {
+		if c.Name == st.Target {
+			next = c
+		}
+	}
+	return assign(next, fmt.Sprintf("%s released the group", st.Node)), true
+}
+
+// keepOrMove handles a holder in good standing: flags, operator moves and failback.
+func keepOrMove(in Input, g config.Group, st clusterstate.Group, cands []Node) (model.Event, bool) {
+	if flagged(st, st.Node) {
+		return release(st, cands, "the group failed on "+st.Node)
+	}
+	if st.MoveTarget != "" && st.MoveTarget != st.Node {
+		for _, c := range cands {
+			if c.Name == st.MoveTarget {
+				return release(st, []Node{c}, "operator moved the group to "+c.Name)
+			}
+		}
+		return model.Event{}, false // target not eligible (yet): keep the request
+	}
+	if len(cands) == 0 || cands[0].Name == st.Node || !morePreferred(g.Nodes, cands[0].Name, st.Node) {
+		return model.Event{}, false
+	}
+	best := cands[0]
+	if r := st.Reports[st.Node]; r.State != clusterstate.RunRunning {
+		return model.Event{}, false // never fail back a group that is still starting
+	}
+	switch g.Failback {
+	case "auto":
+		if best.AliveFor >= g.FailbackDelay.D() {
+			return release(st, []Node{best}, fmt.Sprintf("failback to %s: healthy for %s", best.Name, g.FailbackDelay.D()))
+		}
+	case "manual":
+		if st.FailbackAuthorised {
+			return release(st, []Node{best}, "failback to "+best.Name+" authorised by an operator")
+		}
+	}
+	return model.Event{}, false
+}
+
+func release(st clusterstate.Group, to []Node, reason string) (model.Event, bool) {
+	ev := model.Event{Kind: model.EventGroupReleased, Node: st.Node, Epoch: st.Epoch, Reason: reason}
+	if len(to) > 0 {
+		ev.Target = to[0].Name
+	}
+	return ev, true
+}
+
+func assign(n Node, reason string) model.Event {
+	return model.Event{Kind: model.EventGroupAssigned, Node: n.Name, Epoch: n.Epoch.String(), Reason: reason}
+}
+
+// candidates are the group's nodes that may run it now, in preference order.
+func candidates(in Input, g config.Group, st clusterstate.Group) []Node {
+	var out []Node
+	for _, name := range g.Nodes {
+		n, ok := in.Nodes[name]
+		if ok && n.Eligible && !n.Witness && !flagged(st, name) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func flagged(st clusterstate.Group, node string) bool {
+	_, ok := st.Flags[node]
+	return ok
+}
+
+func inList(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// morePreferred says whether a comes before b in the preference list.
+func morePreferred(list []string, a, b string) bool {
+	for _, v := range list {
+		switch v {
+		case a:
+			return true
+		case b:
+			return false
+		}
+	}
+	return false
+}
