@@ -1,0 +1,147 @@
+package grouprun
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/config"
+	"github.com/vigil-ha/vigil/internal/model"
+	"github.com/vigil-ha/vigil/internal/resource"
+)
+
+// Factory builds the agent for one resource of a group.
+type Factory func(g config.Group, r config.Resource) (resource.Agent, error)
+
+// Desired is what the replicated state and the lease say about one group on this node.
+type Desired struct {
+	// Run: assigned here under the lease this node holds now.
+	Run bool
+	// Hold: maintenance; start and stop nothing, only monitor.
+	Hold bool
+	// ReleaseAt is the index of a release addressed to this node that must be
+	// answered with a group_stopped report (0: none).
+	ReleaseAt uint64
+	// LeaseLost: the node lost its lease; stop at once, VIPs first.
+	LeaseLost bool
+}
+
+// Runner owns one worker goroutine per group.
+type Runner struct {
+	self    string
+	emit    func(model.Event)
+	log     *slog.Logger
+	workers map[string]*worker
+	order   []string
+
+	leaseMu    sync.Mutex
+	leaseUntil time.Time                // guarded by leaseMu; zero: no lease
+	leased     map[resource.Leased]bool // guarded by leaseMu: started resources the kernel gates
+}
+
+// New builds a runner for the groups that list this node.
+func New(self string, groups []config.Group, factory Factory, emit func(model.Event), log *slog.Logger) (*Runner, error) {
+	r := &Runner{self: self, emit: emit, log: log, workers: map[string]*worker{}, leased: map[resource.Leased]bool{}}
+	for _, g := range groups {
+		if !listed(g.Nodes, self) {
+			continue
+		}
+		w := &worker{r: r, group: g, desired: make(chan Desired, 1)}
+		for _, rc := range g.Resources {
+			a, err := factory(g, rc)
+			if err != nil {
+				return nil, fmt.Errorf("group %s resource %s: %w", g.Name, rc.Name, err)
+			}
+			w.resources = append(w.resources, managed{spec: rc, agent: a})
+		}
+		r.workers[g.Name] = w
+		r.order = append(r.order, g.Name)
+	}
+	return r, nil
+}
+
+// Run starts the workers and waits for them; on ctx end each worker stops its group.
+func (r *Runner) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, name := range r.order {
+		w := r.workers[name]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.run(ctx)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// Groups lists the groups this runner manages.
+func (r *Runner) Groups() []string { return append([]string(nil), r.order...) }
+
+// Update hands a group its desired state; the latest value wins, never blocks.
+func (r *Runner) Update(group string, d Desired) {
+	w, ok := r.workers[group]
+	if !ok {
+		return
+	}
+	select {
+	case <-w.desired:
+	default:
+	}
+	w.desired <- d
+}
+
+// SetLease renews or revokes, at once and for every started VIP, the kernel-side
+// lease. It is called from the agent's loop on every lease change, so a node that
+// loses its lease stops answering on its VIPs before any worker runs.
+func (r *Runner) SetLease(held bool, remaining time.Duration) {
+	r.leaseMu.Lock()
+	defer r.leaseMu.Unlock()
+	if !held || remaining <= 0 {
+		r.leaseUntil = time.Time{}
+		for l := range r.leased {
+			if err := l.RevokeLease(); err != nil {
+				r.log.Error("revoke VIP lease", "err", err)
+			}
+		}
+		return
+	}
+	r.leaseUntil = time.Now().Add(remaining)
+	for l := range r.leased {
+		if err := l.RenewLease(remaining); err != nil {
+			r.log.Error("renew VIP lease", "err", err)
+		}
+	}
+}
+
+// trackLeased registers a resource for renewals and gives it the current lease.
+func (r *Runner) trackLeased(l resource.Leased) error {
+	r.leaseMu.Lock()
+	defer r.leaseMu.Unlock()
+	r.leased[l] = true
+	remaining := time.Until(r.leaseUntil)
+	if r.leaseUntil.IsZero() || remaining <= 0 {
+		return fmt.Errorf("no lease: a VIP is never started without one")
+	}
+	return l.RenewLease(remaining)
+}
+
+func (r *Runner) untrackLeased(l resource.Leased) {
+	r.leaseMu.Lock()
+	defer r.leaseMu.Unlock()
+	delete(r.leased, l)
+	if err := l.RevokeLease(); err != nil {
+		r.log.Error("revoke VIP lease", "err", err)
+	}
+}
+
+func listed(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

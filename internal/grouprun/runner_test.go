@@ -1,0 +1,278 @@
+package grouprun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/vigil-ha/vigil/internal/config"
+	"github.com/vigil-ha/vigil/internal/model"
+	"github.com/vigil-ha/vigil/internal/resource"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// journal records every action of every fake resource, in order.
+type journal struct {
+	mu     sync.Mutex
+	lines  []string
+	events []model.Event
+}
+
+func (j *journal) add(s string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.lines = append(j.lines, s)
+}
+
+func (j *journal) emit(ev model.Event) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.events = append(j.events, ev)
+}
+
+func (j *journal) snapshot() ([]string, []model.Event) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return append([]string(nil), j.lines...), append([]model.Event(nil), j.events...)
+}
+
+type fake struct {
+	name      string
+	j         *journal
+	mu        sync.Mutex
+	running   bool
+	failStart bool
+	broken    bool // monitor reports Failed
+}
+
+func (f *fake) Start(context.Context) (resource.Output, error) {
+	f.j.add("start " + f.name)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failStart {
+		return resource.Output{Text: "boom"}, errors.New("exit status 1")
+	}
+	f.running, f.broken = true, false
+	return resource.Output{}, nil
+}
+
+func (f *fake) Stop(context.Context) (resource.Output, error) {
+	f.j.add("stop " + f.name)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.running = false
+	return resource.Output{}, nil
+}
+
+func (f *fake) Monitor(context.Context) (resource.State, resource.Output, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case f.broken:
+		return resource.Failed, resource.Output{}, nil
+	case f.running:
+		return resource.Running, resource.Output{}, nil
+	}
+	return resource.Stopped, resource.Output{}, nil
+}
+
+type fakeVIP struct {
+	fake
+	renewals, revocations int
+}
+
+func (v *fakeVIP) RenewLease(time.Duration) error {
+	v.mu.Lock()
+	v.renewals++
+	v.mu.Unlock()
+	return nil
+}
+func (v *fakeVIP) RevokeLease() error {
+	v.j.add("revoke " + v.name)
+	v.mu.Lock()
+	v.revocations++
+	v.mu.Unlock()
+	return nil
+}
+
+type rig struct {
+	j      *journal
+	fakes  map[string]resource.Agent
+	runner *Runner
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newRig(t *testing.T, g config.Group) *rig {
+	rg := &rig{j: &journal{}, fakes: map[string]resource.Agent{}, done: make(chan struct{})}
+	factory := func(_ config.Group, r config.Resource) (resource.Agent, error) {
+		var a resource.Agent
+		if r.Type == "ip" {
+			a = &fakeVIP{fake: fake{name: r.Name, j: rg.j}}
+		} else {
+			a = &fake{name: r.Name, j: rg.j}
+		}
+		rg.fakes[r.Name] = a
+		return a, nil
+	}
+	r, err := New("a", []config.Group{g}, factory, rg.j.emit, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rg.runner = r
+	ctx, cancel := context.WithCancel(context.Background())
+	rg.cancel = cancel
+	go func() { _ = r.Run(ctx); close(rg.done) }()
+	t.Cleanup(func() { cancel(); <-rg.done })
+	return rg
+}
+
+func webGroup() config.Group {
+	return config.Group{Name: "web", Nodes: []string{"a", "b"}, MaxRestarts: 1,
+		RestartWindow: config.Duration(time.Minute), StartTimeout: config.Duration(time.Second), StopTimeout: config.Duration(time.Second),
+		Resources: []config.Resource{
+			{Name: "vip", Type: "ip", MonitorInterval: config.Duration(20 * time.Millisecond)},
+			{Name: "data", Type: "mount", MonitorInterval: config.Duration(20 * time.Millisecond)},
+			{Name: "www", Type: "process", MonitorInterval: config.Duration(20 * time.Millisecond)},
+		}}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func hasEvent(j *journal, kind model.EventKind) func() bool {
+	return func() bool {
+		_, evs := j.snapshot()
+		for _, ev := range evs {
+			if ev.Kind == kind {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+func TestStartInOrderStopInReverse(t *testing.T) {
+	rg := newRig(t, webGroup())
+	rg.runner.SetLease(true, time.Second)
+	rg.runner.Update("web", Desired{Run: true})
+	waitFor(t, "group_started", hasEvent(rg.j, model.EventGroupStarted))
+	rg.runner.Update("web", Desired{Run: false, ReleaseAt: 7})
+	waitFor(t, "group_stopped", hasEvent(rg.j, model.EventGroupStopped))
+	lines, _ := rg.j.snapshot()
+	got := strings.Join(lines, ", ")
+	want := "start vip, start data, start www, stop www, stop data, revoke vip, stop vip"
+	if !strings.HasPrefix(got, want) {
+		t.Fatalf("actions:\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestVIPNeverStartsWithoutALease(t *testing.T) {
+	rg := newRig(t, webGroup())
+	rg.runner.Update("web", Desired{Run: true})
+	waitFor(t, "group_start_failed", hasEvent(rg.j, model.EventGroupStartFailed))
+	lines, evs := rg.j.snapshot()
+	for _, l := range lines {
+		if strings.HasPrefix(l, "start") {
+			t.Fatalf("started %q without a lease", l)
+		}
+	}
+	for _, ev := range evs {
+		if ev.Kind == model.EventFlagSet {
+			t.Fatal("a missing lease is not the node's fault: no flag")
+		}
+	}
+}
+
+func TestLeaseLossRevokesAtOnceThenStopsVIPFirst(t *testing.T) {
+	rg := newRig(t, webGroup())
+	rg.runner.SetLease(true, time.Second)
+	rg.runner.Update("web", Desired{Run: true})
+	waitFor(t, "group_started", hasEvent(rg.j, model.EventGroupStarted))
+	rg.runner.SetLease(false, 0)
+	lines, _ := rg.j.snapshot()
+	if lines[len(lines)-1] != "revoke vip" {
+		t.Fatalf("SetLease(false) must revoke synchronously; last action %q", lines[len(lines)-1])
+	}
+	rg.runner.Update("web", Desired{LeaseLost: true})
+	waitFor(t, "group_stopped", hasEvent(rg.j, model.EventGroupStopped))
+	lines, _ = rg.j.snapshot()
+	tail := strings.Join(lines[len(lines)-4:], ", ")
+	if tail != "revoke vip, stop vip, stop www, stop data" {
+		t.Fatalf("self-fencing order: %s", tail)
+	}
+}
+
+func TestFailedStartFlagsAndCleansUp(t *testing.T) {
+	g := webGroup()
+	rg := newRig(t, g)
+	rg.fakes["www"].(*fake).failStart = true
+	rg.runner.SetLease(true, time.Second)
+	rg.runner.Update("web", Desired{Run: true})
+	waitFor(t, "flag", hasEvent(rg.j, model.EventFlagSet))
+	lines, _ := rg.j.snapshot()
+	if got := strings.Join(lines, ", "); !strings.Contains(got, "start www, stop www, stop data, revoke vip, stop vip") {
+		t.Fatalf("a failed start must stop what it started, in reverse: %s", got)
+	}
+}
+
+func TestRestartBudgetThenFlag(t *testing.T) {
+	rg := newRig(t, webGroup())
+	rg.runner.SetLease(true, time.Second)
+	rg.runner.Update("web", Desired{Run: true})
+	waitFor(t, "group_started", hasEvent(rg.j, model.EventGroupStarted))
+	www := rg.fakes["www"].(*fake)
+	www.mu.Lock()
+	www.broken = true
+	www.mu.Unlock()
+	waitFor(t, "group_restarting", hasEvent(rg.j, model.EventGroupRestarting))
+	waitFor(t, "restarted", func() bool {
+		www.mu.Lock()
+		defer www.mu.Unlock()
+		return www.running && !www.broken
+	})
+	www.mu.Lock()
+	www.broken = true
+	www.mu.Unlock()
+	waitFor(t, "group_failed", hasEvent(rg.j, model.EventGroupFailed))
+	waitFor(t, "flag_set", hasEvent(rg.j, model.EventFlagSet))
+	_, evs := rg.j.snapshot()
+	restarts := 0
+	for _, ev := range evs {
+		if ev.Kind == model.EventGroupRestarting {
+			restarts++
+		}
+	}
+	if restarts != 1 {
+		t.Fatalf("max_restarts 1, got %d restarts", restarts)
+	}
+}
+
+func TestMaintenanceStartsAndStopsNothing(t *testing.T) {
+	rg := newRig(t, webGroup())
+	rg.runner.SetLease(true, time.Second)
+	rg.runner.Update("web", Desired{Run: true, Hold: true})
+	time.Sleep(100 * time.Millisecond)
+	lines, _ := rg.j.snapshot()
+	if len(lines) != 0 {
+		t.Fatalf("maintenance started something: %v", lines)
+	}
+	_ = fmt.Sprint()
+}

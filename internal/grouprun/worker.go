@@ -1,0 +1,269 @@
+package grouprun
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/config"
+	"github.com/vigil-ha/vigil/internal/model"
+	"github.com/vigil-ha/vigil/internal/resource"
+)
+
+// stopOnExitTimeout bounds how long an agent shutting down waits for its groups.
+const stopOnExitTimeout = 30 * time.Second
+
+type managed struct {
+	spec    config.Resource
+	agent   resource.Agent
+	started bool
+}
+
+// worker converges one group; only its goroutine touches its fields.
+type worker struct {
+	r         *Runner
+	group     config.Group
+	resources []managed
+	desired   chan Desired
+
+	want       Desired
+	running    bool // every resource started and not stopped since
+	releaseAck uint64
+	restarts   []time.Time // local restarts within the window
+}
+
+func (w *worker) run(ctx context.Context) {
+	w.cleanupAtStart(ctx)
+	monitor := time.NewTicker(w.monitorEvery())
+	defer monitor.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if w.running {
+				sctx, cancel := context.WithTimeout(context.Background(), stopOnExitTimeout)
+				w.stop(sctx, "agent shutting down", false)
+				cancel()
+			}
+			return
+		case d := <-w.desired:
+			w.want = d
+			w.reconcile(ctx)
+		case <-monitor.C:
+			w.monitor(ctx)
+		}
+	}
+}
+
+// cleanupAtStart stops whatever a previous run of the agent left behind: a new
+// agent holds no lease, and every assignment is bound to an older epoch.
+func (w *worker) cleanupAtStart(ctx context.Context) {
+	for i := len(w.resources) - 1; i >= 0; i-- {
+		m := &w.resources[i]
+		st, _, err := w.monitorOne(ctx, m)
+		if err == nil && st == resource.Stopped {
+			continue
+		}
+		out, err := w.stopOne(ctx, m)
+		w.resourceEvent(m, "stop (left over from a previous run)", out, err)
+	}
+}
+
+func (w *worker) reconcile(ctx context.Context) {
+	d := w.want
+	switch {
+	case d.Hold:
+		return
+	case d.LeaseLost && w.running:
+		w.stop(ctx, "lease lost: self-fencing", true)
+	case d.Run && !w.running:
+		w.start(ctx)
+	case !d.Run && w.running:
+		w.stop(ctx, "no longer assigned here", false)
+	}
+	if d.ReleaseAt > w.releaseAck && !d.Run {
+		w.releaseAck = d.ReleaseAt
+		w.report(model.EventGroupStopped, model.SeverityInfo, "released: stopped on "+w.r.self)
+	}
+}
+
+func (w *worker) start(ctx context.Context) {
+	w.report(model.EventGroupStarting, model.SeverityInfo, fmt.Sprintf("starting %d resources", len(w.resources)))
+	for i := range w.resources {
+		m := &w.resources[i]
+		if l, ok := m.agent.(resource.Leased); ok {
+			if err := w.r.trackLeased(l); err != nil {
+				// Not this node's fault: no flag, the coordinator will see the lease.
+				w.stopResources(ctx, true)
+				w.report(model.EventGroupStartFailed, model.SeverityWarning, "not started: "+err.Error())
+				return
+			}
+		}
+		out, err := w.startOne(ctx, m)
+		m.started = true // a failed start may have half-started: stop it too
+		w.resourceEvent(m, "start", out, err)
+		if err != nil {
+			w.failStart(ctx, m, err)
+			return
+		}
+	}
+	w.running = true
+	w.report(model.EventGroupStarted, model.SeverityInfo, "all resources started on "+w.r.self)
+}
+
+func (w *worker) failStart(ctx context.Context, m *managed, err error) {
+	reason := fmt.Sprintf("resource %s failed to start: %v", m.spec.Name, err)
+	w.stopResources(ctx, false)
+	w.running = false
+	w.report(model.EventGroupStartFailed, model.SeverityCritical, reason)
+	w.flag(reason)
+}
+
+// stop stops the group; on lease loss the VIPs go first so that clients stop
+// reaching this node before anything else happens.
+func (w *worker) stop(ctx context.Context, why string, vipsFirst bool) {
+	w.report(model.EventGroupStopping, model.SeverityWarning, why)
+	ok := w.stopResources(ctx, vipsFirst)
+	w.running = false
+	if !ok {
+		w.report(model.EventGroupStopFailed, model.SeverityCritical, "some resources did not stop; see the resource_action events")
+		return
+	}
+	w.report(model.EventGroupStopped, model.SeverityInfo, why)
+}
+
+func (w *worker) stopResources(ctx context.Context, vipsFirst bool) bool {
+	ok := true
+	stopOne := func(m *managed) {
+		if !m.started {
+			return
+		}
+		if l, isLeased := m.agent.(resource.Leased); isLeased {
+			w.r.untrackLeased(l)
+		}
+		out, err := w.stopOne(ctx, m)
+		w.resourceEvent(m, "stop", out, err)
+		if err != nil {
+			ok = false
+			return
+		}
+		m.started = false
+	}
+	if vipsFirst {
+		for i := range w.resources {
+			if _, isLeased := w.resources[i].agent.(resource.Leased); isLeased {
+				stopOne(&w.resources[i])
+			}
+		}
+	}
+	for i := len(w.resources) - 1; i >= 0; i-- {
+		stopOne(&w.resources[i])
+	}
+	return ok
+}
+
+// monitor checks every resource of a running group; a failure triggers the
+// restart phase, and once the budget is spent, a flag and a move.
+func (w *worker) monitor(ctx context.Context) {
+	if !w.running {
+		return
+	}
+	for i := range w.resources {
+		m := &w.resources[i]
+		st, out, err := w.monitorOne(ctx, m)
+		if err == nil && st == resource.Running {
+			continue
+		}
+		reason := fmt.Sprintf("resource %s is %s", m.spec.Name, st)
+		if err != nil {
+			reason += ": " + err.Error()
+		}
+		w.resourceEvent(m, "monitor", out, fmt.Errorf("%s", reason))
+		if w.want.Hold {
+			return // maintenance: report only
+		}
+		w.failed(ctx, reason)
+		return
+	}
+}
+
+func (w *worker) failed(ctx context.Context, reason string) {
+	now := time.Now()
+	window := w.group.RestartWindow.D()
+	kept := w.restarts[:0]
+	for _, t := range w.restarts {
+		if now.Sub(t) < window {
+			kept = append(kept, t)
+		}
+	}
+	w.restarts = kept
+	if len(w.restarts) < w.group.MaxRestarts {
+		w.restarts = append(w.restarts, now)
+		w.report(model.EventGroupRestarting, model.SeverityWarning,
+			fmt.Sprintf("%s; local restart %d of %d within %s", reason, len(w.restarts), w.group.MaxRestarts, window))
+		w.stop(ctx, "restart after a failure", false)
+		if w.want.Run {
+			w.start(ctx)
+		}
+		return
+	}
+	msg := fmt.Sprintf("%s; %d restarts within %s used up: moving the group", reason, w.group.MaxRestarts, window)
+	w.report(model.EventGroupFailed, model.SeverityCritical, msg)
+	w.flag(msg)
+	w.stop(ctx, "failed here", false)
+}
+
+func (w *worker) flag(reason string) {
+	w.r.emit(model.Event{Kind: model.EventFlagSet, Severity: model.SeverityCritical, Reporter: w.r.self,
+		Node: w.r.self, Group: w.group.Name, Reason: reason})
+}
+
+func (w *worker) report(kind model.EventKind, sev model.Severity, reason string) {
+	w.r.emit(model.Event{Kind: kind, Severity: sev, Reporter: w.r.self, Node: w.r.self, Group: w.group.Name, Reason: reason})
+}
+
+func (w *worker) resourceEvent(m *managed, action string, out resource.Output, err error) {
+	sev, result := model.SeverityInfo, "ok"
+	if err != nil {
+		sev, result = model.SeverityWarning, err.Error()
+	}
+	w.r.emit(model.Event{Kind: model.EventResourceAction, Severity: sev, Reporter: w.r.self, Node: w.r.self,
+		Group: w.group.Name, Resource: m.spec.Name, Reason: action + " " + m.spec.Type + ": " + result,
+		Output: strings.TrimSpace(out.Text)})
+}
+
+// Each action runs under its own timeout: the resource's, else the group's.
+func (w *worker) startOne(ctx context.Context, m *managed) (resource.Output, error) {
+	ctx, cancel := context.WithTimeout(ctx, orDefault(m.spec.Timeouts.Start.D(), w.group.StartTimeout.D()))
+	defer cancel()
+	return m.agent.Start(ctx)
+}
+
+func (w *worker) stopOne(ctx context.Context, m *managed) (resource.Output, error) {
+	ctx, cancel := context.WithTimeout(ctx, orDefault(m.spec.Timeouts.Stop.D(), w.group.StopTimeout.D()))
+	defer cancel()
+	return m.agent.Stop(ctx)
+}
+
+func (w *worker) monitorOne(ctx context.Context, m *managed) (resource.State, resource.Output, error) {
+	ctx, cancel := context.WithTimeout(ctx, orDefault(m.spec.Timeouts.Monitor.D(), config.DefaultMonitorTimeout))
+	defer cancel()
+	return m.agent.Monitor(ctx)
+}
+
+func orDefault(d, fallback time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return fallback
+}
+
+func (w *worker) monitorEvery() time.Duration {
+	every := config.DefaultMonitorEvery
+	for _, m := range w.resources {
+		if d := m.spec.MonitorInterval.D(); d > 0 && d < every {
+			every = d
+		}
+	}
+	return every
+}
