@@ -16,6 +16,7 @@ import (
 
 	"github.com/vigil-ha/vigil/internal/apiclient"
 	"github.com/vigil-ha/vigil/internal/config"
+	"github.com/vigil-ha/vigil/internal/grouprun"
 	"github.com/vigil-ha/vigil/internal/heartbeat"
 	"github.com/vigil-ha/vigil/internal/httpapi"
 	"github.com/vigil-ha/vigil/internal/membership"
@@ -29,8 +30,10 @@ type Options struct {
 	Node    string
 	DataDir string
 	Logger  *slog.Logger
-	// RaftTiming overrides the store's timers (tests); zero keeps the store's defaults.
+	// RaftHeartbeat overrides the store's timer (tests); zero keeps the store's default.
 	RaftHeartbeat time.Duration
+	// Factory builds resource agents; nil uses the built-in types.
+	Factory grouprun.Factory
 }
 
 // Agent is one running node. Build it with New, then call Run once.
@@ -54,7 +57,11 @@ type Agent struct {
 	transport *heartbeat.Transport
 	store     *store.Store
 	shipper   *shipper
+	coord     *coordinator
+	runner    *grouprun.Runner
 	releaseCh chan string
+
+	lastGroups groupsSeen // loop only
 
 	clientsMu sync.Mutex
 	clients   map[string]*apiclient.Client // guarded by clientsMu; per peer, for forwarding
@@ -149,11 +156,16 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	if a.runner, err = a.newRunner(); err != nil {
+		return err
+	}
+	a.coord = newCoordinator()
 	recv := make(chan heartbeat.Received, 256)
 	a.shipper = newShipper(a.ship, a.log)
 	goFn("heartbeat transport", func(ctx context.Context) error { return a.transport.Run(ctx, recv) })
 	goFn("event shipper", a.shipper.run)
-	goFn("coordinator watch", a.watchLeader)
+	goFn("coordinator", a.runCoordinator)
+	goFn("groups", a.runner.Run)
 	for _, srv := range servers {
 		goFn("api "+srv.addr, srv.serve)
 	}

@@ -47,24 +47,6 @@ func (a *Agent) peerClient(name string) (*apiclient.Client, error) {
 	return c, nil
 }
 
-// watchLeader records coordinator changes; the new coordinator writes the event itself.
-func (a *Agent) watchLeader(ctx context.Context) error {
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case id, ok := <-a.store.LeaderChanges():
-			if !ok {
-				return nil
-			}
-			if id == a.self.Name {
-				a.emit(model.Event{Kind: model.EventCoordinatorChange, Severity: model.SeverityInfo,
-					Reporter: a.self.Name, Node: id, Reason: "elected by a quorum of voters"})
-			}
-		}
-	}
-}
-
 // Status is this node's view of the cluster (httpapi.Backend).
 func (a *Agent) Status() model.Status {
 	leader, _ := a.store.Leader()

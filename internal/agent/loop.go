@@ -40,6 +40,8 @@ func (a *Agent) loop(ctx context.Context, eng *membership.Engine, recv <-chan he
 		}
 		v := eng.View(now)
 		a.view.Store(&v)
+		a.updateGroups(&v)
+		a.decide(eng, &v, now)
 		if bad := a.badHeartbeats(); bad > reportedBad && time.Since(lastAuthReport) >= authReportEvery {
 			a.emit(model.Event{Kind: model.EventAuthRejected, Severity: model.SeverityWarning, Reporter: a.self.Name,
 				Reason: fmt.Sprintf("%d heartbeat packets rejected (bad signature, malformed or replayed); check heartbeat.key on every node", bad-reportedBad)})
@@ -67,6 +69,7 @@ func (a *Agent) apply(acts []membership.Action) error {
 			}
 			a.emit(ev)
 		case membership.LeaseChanged:
+			a.runner.SetLease(act.Held, act.Until-a.now())
 			if !act.Held {
 				a.log.Warn("lease lost: this node may not run groups", "epoch", epochString(act.Epoch))
 			}

@@ -17,6 +17,7 @@ import (
 	"github.com/vigil-ha/vigil/internal/apiclient"
 	"github.com/vigil-ha/vigil/internal/clusterinit"
 	"github.com/vigil-ha/vigil/internal/config"
+	"github.com/vigil-ha/vigil/internal/grouprun"
 	"github.com/vigil-ha/vigil/internal/model"
 	"github.com/vigil-ha/vigil/internal/pki"
 )
@@ -27,6 +28,10 @@ type Options struct {
 	Links int // addresses per node; default 1
 	// Timing, in vigil.yaml syntax, e.g. "{keepalive: 50ms, warntime: 250ms, deadtime: 500ms, initdead: 2s}".
 	Timing string
+	// Groups is appended to vigil.yaml as its groups section (YAML).
+	Groups string
+	// Factory, when set, builds each node's resource agents (fakes in tests).
+	Factory func(node string) grouprun.Factory
 }
 
 // Cluster is a set of agents sharing one config, each on its own 127.x address.
@@ -36,6 +41,8 @@ type Cluster struct {
 	Config *config.Config
 	token  string
 	caPEM  []byte
+
+	factory func(node string) grouprun.Factory
 
 	mu     sync.Mutex
 	agents map[string]*running // guarded by mu
@@ -79,6 +86,9 @@ func New(t testing.TB, opt Options) *Cluster {
 		text = removeSection(text, "  timing:\n")
 		text = strings.Replace(text, "cluster:\n", "cluster:\n  timing: "+opt.Timing+"\n", 1)
 	}
+	if opt.Groups != "" {
+		text += "\ngroups:\n" + opt.Groups
+	}
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +96,7 @@ func New(t testing.TB, opt Options) *Cluster {
 	if err != nil {
 		t.Fatalf("test config: %v\n%s", err, text)
 	}
-	c := &Cluster{t: t, Dir: dir, Config: cfg, agents: map[string]*running{}}
+	c := &Cluster{t: t, Dir: dir, Config: cfg, agents: map[string]*running{}, factory: opt.Factory}
 	if c.token, err = pki.LoadToken(cfg.SecretsPath("operator.token")); err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +135,11 @@ func removeSection(text, header string) string {
 func (c *Cluster) Start(name string) {
 	c.t.Helper()
 	logger := slog.New(slog.NewTextHandler(testWriter{c.t, name}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := agent.New(agent.Options{Config: c.Config, Node: name, DataDir: filepath.Join(c.Dir, "data", name), Logger: logger})
+	opt := agent.Options{Config: c.Config, Node: name, DataDir: filepath.Join(c.Dir, "data", name), Logger: logger}
+	if c.factory != nil {
+		opt.Factory = c.factory(name)
+	}
+	a, err := agent.New(opt)
 	if err != nil {
 		c.t.Fatalf("agent %s: %v", name, err)
 	}

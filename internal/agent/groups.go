@@ -1,0 +1,66 @@
+package agent
+
+import (
+	"fmt"
+
+	"github.com/vigil-ha/vigil/internal/clusterstate"
+	"github.com/vigil-ha/vigil/internal/config"
+	"github.com/vigil-ha/vigil/internal/grouprun"
+	"github.com/vigil-ha/vigil/internal/membership"
+	"github.com/vigil-ha/vigil/internal/resource"
+)
+
+func (a *Agent) newRunner() (*grouprun.Runner, error) {
+	factory := a.opt.Factory
+	if factory == nil {
+		factory = a.builtinFactory
+	}
+	return grouprun.New(a.self.Name, a.cfg.Groups, factory, a.emit, a.log.With("component", "groups"))
+}
+
+// builtinFactory maps resource types to their agents.
+func (a *Agent) builtinFactory(g config.Group, r config.Resource) (resource.Agent, error) {
+	build, ok := resourceTypes[r.Type]
+	if !ok {
+		return nil, fmt.Errorf("resource type %q is not available in this build", r.Type)
+	}
+	return build(a, g, r)
+}
+
+// resourceTypes is filled by one file per type (resources_*.go).
+var resourceTypes = map[string]func(a *Agent, g config.Group, r config.Resource) (resource.Agent, error){}
+
+// groupsSeen is what the last desired-state computation was based on.
+type groupsSeen struct {
+	index uint64
+	epoch membership.Epoch
+	held  bool
+}
+
+// updateGroups recomputes each group's desired state when the log, the epoch or the
+// lease changed. Called from the loop only.
+func (a *Agent) updateGroups(v *membership.View) {
+	if a.runner == nil || len(a.runner.Groups()) == 0 {
+		return
+	}
+	st := a.store.ClusterState()
+	seen := groupsSeen{index: st.LastIndex, epoch: v.Epoch, held: v.LeaseHeld}
+	if seen == a.lastGroups {
+		return
+	}
+	a.lastGroups = seen
+	for _, name := range a.runner.Groups() {
+		a.runner.Update(name, desiredFor(a.self.Name, st, name, v))
+	}
+}
+
+func desiredFor(self string, st *clusterstate.State, group string, v *membership.View) grouprun.Desired {
+	g := st.Get(group)
+	d := grouprun.Desired{Hold: st.Maintenance || g.Maintenance, LeaseLost: !v.LeaseHeld}
+	_, flagged := g.Flags[self]
+	d.Run = g.Node == self && !g.Releasing && g.Epoch == v.Epoch.String() && v.LeaseHeld && !flagged
+	if g.Releasing && g.Node == self {
+		d.ReleaseAt = g.AssignedAt
+	}
+	return d
+}

@@ -1,0 +1,135 @@
+package testcluster
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/config"
+	"github.com/vigil-ha/vigil/internal/grouprun"
+	"github.com/vigil-ha/vigil/internal/model"
+	"github.com/vigil-ha/vigil/internal/resource"
+)
+
+// holders records which node runs which group's fake service, and fails the
+// test the moment two nodes run the same group.
+type holders struct {
+	t       *testing.T
+	mu      sync.Mutex
+	running map[string]map[string]bool // group -> node -> running
+	dual    string
+}
+
+func (h *holders) set(group, node string, on bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.running[group] == nil {
+		h.running[group] = map[string]bool{}
+	}
+	h.running[group][node] = on
+	n := 0
+	for _, v := range h.running[group] {
+		if v {
+			n++
+		}
+	}
+	if n > 1 && h.dual == "" {
+		h.dual = fmt.Sprintf("group %s running on %v", group, h.running[group])
+	}
+}
+
+func (h *holders) on(group string) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for n, v := range h.running[group] {
+		if v {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+type svc struct {
+	h           *holders
+	group, node string
+	mu          sync.Mutex
+	up          bool
+}
+
+func (s *svc) Start(context.Context) (resource.Output, error) {
+	s.mu.Lock()
+	s.up = true
+	s.mu.Unlock()
+	s.h.set(s.group, s.node, true)
+	return resource.Output{Text: "started"}, nil
+}
+
+func (s *svc) Stop(context.Context) (resource.Output, error) {
+	s.h.set(s.group, s.node, false)
+	s.mu.Lock()
+	s.up = false
+	s.mu.Unlock()
+	return resource.Output{}, nil
+}
+
+func (s *svc) Monitor(context.Context) (resource.State, resource.Output, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.up {
+		return resource.Running, resource.Output{}, nil
+	}
+	return resource.Stopped, resource.Output{}, nil
+}
+
+func fakeServices(h *holders) func(node string) grouprun.Factory {
+	return func(node string) grouprun.Factory {
+		return func(g config.Group, r config.Resource) (resource.Agent, error) {
+			return &svc{h: h, group: g.Name, node: node}, nil
+		}
+	}
+}
+
+const twoGroups = `  - name: web
+    nodes: [a, b]
+    failback: manual
+    resources:
+      - {name: www, type: process, command: [/bin/true]}
+  - name: mail
+    nodes: [b, a]
+    failback: auto
+    failback_delay: 1s
+    resources:
+      - {name: mta, type: process, command: [/bin/true]}
+`
+
+func TestGroupsPlacedFailedOverAndFailedBack(t *testing.T) {
+	h := &holders{t: t, running: map[string]map[string]bool{}}
+	c := New(t, Options{Nodes: []string{"a", "b", "q-w"}, Timing: fast, Groups: twoGroups, Factory: fakeServices(h)})
+	for _, n := range []string{"a", "b", "q-w"} {
+		c.Start(n)
+	}
+	runsOn := func(group, node string) func() bool {
+		return func() bool { on := h.on(group); return len(on) == 1 && on[0] == node }
+	}
+	c.WaitFor("web on a, mail on b (active-active)", 20*time.Second, func() bool { return runsOn("web", "a")() && runsOn("mail", "b")() })
+
+	c.Stop("a") // a goes away: b must take web over once a's lease is surely over
+	c.WaitFor("web taken over by b", 10*time.Second, runsOn("web", "b"))
+
+	c.Start("a") // a returns: mail stays (b preferred), web stays on b (manual failback)
+	c.WaitFor("a back", 10*time.Second, func() bool {
+		st, err := c.Status("b")
+		n, _ := NodeIn(st, "a")
+		return err == nil && n.State == model.NodeAlive && n.Lease
+	})
+	time.Sleep(2 * time.Second) // longer than failback_delay: nothing may move by itself
+	if !runsOn("web", "b")() {
+		t.Fatalf("web moved back without an operator: %v", h.on("web"))
+	}
+	if h.dual != "" {
+		t.Fatal("split brain: " + h.dual)
+	}
+}
