@@ -172,3 +172,27 @@ func (c *Client) AppendEvents(ctx context.Context, evs []model.Event) error {
 	resp.Body.Close()
 	return nil
 }
+
+// Groups lists every group with its placement.
+func (c *Client) Groups(ctx context.Context) ([]model.GroupStatus, error) {
+	var gs []model.GroupStatus
+	return gs, c.getJSON(ctx, "/v1/groups", &gs)
+}
+
+// Act posts an operator action to path (e.g. /v1/groups/web/move) and returns the recorded event.
+func (c *Client) Act(ctx context.Context, path string, a model.OperatorAction) (model.Event, error) {
+	body, err := json.Marshal(a)
+	if err != nil {
+		return model.Event{}, fmt.Errorf("encode action: %w", err)
+	}
+	resp, err := c.do(ctx, http.MethodPost, path, body)
+	if err != nil {
+		return model.Event{}, err
+	}
+	defer resp.Body.Close()
+	var ev model.Event
+	if err := json.NewDecoder(resp.Body).Decode(&ev); err != nil {
+		return model.Event{}, fmt.Errorf("POST %s: decode: %w", path, err)
+	}
+	return ev, nil
+}

@@ -58,8 +58,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.PersistentFlags().StringVar(&g.configPath, "config", def, "cluster configuration file (env VIGIL_CONFIG)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(
-		versionCmd(g), initCmd(g), agentCmd(g), configCmd(g), statusCmd(g), eventsCmd(g), demoCmd(g),
+		versionCmd(g), initCmd(g), agentCmd(g), configCmd(g), statusCmd(g), eventsCmd(g), demoCmd(g), benchCmd(g),
 	)
+	root.AddCommand(operatorCmds(g)...)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -25,6 +26,11 @@ type Backend interface {
 	AppendEvents(ctx context.Context, from string, evs []model.Event) error
 	// IsNode says whether name is a node of this cluster.
 	IsNode(name string) bool
+	// Groups lists every group with its placement.
+	Groups() []model.GroupStatus
+	// Act records an operator action (move, failback, flags clear, maintenance)
+	// in the replicated log; errors are *Error values naming the bad field.
+	Act(ctx context.Context, kind model.EventKind, by string, a model.OperatorAction) (model.Event, error)
 }
 
 // Error is returned as {"error": ..., "field": ...} with Code as the HTTP status.
@@ -64,6 +70,13 @@ func New(b Backend, token string, logger *slog.Logger) http.Handler {
 	mux.Handle("GET /v1/status", s.auth(roleOperator, s.status))
 	mux.Handle("GET /v1/events", s.auth(roleOperator, s.events))
 	mux.Handle("POST /v1/internal/events", s.auth(roleNode, s.appendEvents))
+	mux.Handle("GET /v1/groups", s.auth(roleOperator, func(http.ResponseWriter, *http.Request, string) (any, error) {
+		return s.b.Groups(), nil
+	}))
+	mux.Handle("POST /v1/groups/{group}/move", s.auth(roleOperator, s.action(model.EventMoveRequested)))
+	mux.Handle("POST /v1/groups/{group}/failback", s.auth(roleOperator, s.action(model.EventFailbackAuthorised)))
+	mux.Handle("POST /v1/flags/clear", s.auth(roleOperator, s.action(model.EventFlagCleared)))
+	mux.Handle("POST /v1/maintenance", s.auth(roleOperator, s.action(model.EventMaintenanceOn)))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Code: http.StatusNotFound, Message: "no such endpoint: " + r.Method + " " + r.URL.Path})
 	})
@@ -183,6 +196,26 @@ func (s *server) follow(w http.ResponseWriter, r *http.Request, after uint64) er
 			last = ev.Index
 			flusher.Flush()
 		}
+	}
+}
+
+// action decodes an OperatorAction and records it; the group may come from the path.
+func (s *server) action(kind model.EventKind) handler {
+	return func(w http.ResponseWriter, r *http.Request, who string) (any, error) {
+		var a model.OperatorAction
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&a); err != nil && !errors.Is(err, io.EOF) {
+			return nil, &Error{Code: http.StatusBadRequest, Message: "body: " + err.Error()}
+		}
+		if g := r.PathValue("group"); g != "" {
+			a.Group = g
+		}
+		ev, err := s.b.Act(r.Context(), kind, who, a)
+		if err != nil {
+			return nil, err
+		}
+		return ev, nil
 	}
 }
 

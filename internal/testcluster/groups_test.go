@@ -3,6 +3,7 @@ package testcluster
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -128,6 +129,69 @@ func TestGroupsPlacedFailedOverAndFailedBack(t *testing.T) {
 	time.Sleep(2 * time.Second) // longer than failback_delay: nothing may move by itself
 	if !runsOn("web", "b")() {
 		t.Fatalf("web moved back without an operator: %v", h.on("web"))
+	}
+	if h.dual != "" {
+		t.Fatal("split brain: " + h.dual)
+	}
+}
+
+func act(t *testing.T, c *Cluster, via, path string, a model.OperatorAction) {
+	t.Helper()
+	cl := c.Client(via)
+	defer cl.Close()
+	if _, err := cl.Act(context.Background(), path, a); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+func TestOperatorMoveFailbackAndMaintenance(t *testing.T) {
+	h := &holders{t: t, running: map[string]map[string]bool{}}
+	c := New(t, Options{Nodes: []string{"a", "b", "q-w"}, Timing: fast, Groups: twoGroups, Factory: fakeServices(h)})
+	for _, n := range []string{"a", "b", "q-w"} {
+		c.Start(n)
+	}
+	runsOn := func(group, node string) func() bool {
+		return func() bool { on := h.on(group); return len(on) == 1 && on[0] == node }
+	}
+	c.WaitFor("web on a", 20*time.Second, runsOn("web", "a"))
+
+	// Sent through a follower or the coordinator alike.
+	act(t, c, "b", "/v1/groups/web/move", model.OperatorAction{Node: "b", Reason: "patching a"})
+	c.WaitFor("web moved to b", 10*time.Second, runsOn("web", "b"))
+	act(t, c, "q-w", "/v1/groups/web/failback", model.OperatorAction{})
+	c.WaitFor("web back on a after authorisation", 10*time.Second, runsOn("web", "a"))
+
+	on := true
+	act(t, c, "a", "/v1/maintenance", model.OperatorAction{Group: "web", On: &on})
+	act(t, c, "a", "/v1/groups/web/move", model.OperatorAction{Node: "b"})
+	time.Sleep(time.Second)
+	if !runsOn("web", "a")() {
+		t.Fatalf("maintenance must freeze web: %v", h.on("web"))
+	}
+	on = false
+	act(t, c, "a", "/v1/maintenance", model.OperatorAction{Group: "web", On: &on})
+	c.WaitFor("pending move carried out after maintenance", 10*time.Second, runsOn("web", "b"))
+
+	cl := c.Client("a")
+	defer cl.Close()
+	if _, err := cl.Act(context.Background(), "/v1/groups/web/move", model.OperatorAction{Node: "q-w"}); err == nil || !strings.Contains(err.Error(), "node") {
+		t.Fatalf("moving to a witness must be refused naming the field, got %v", err)
+	}
+	if _, err := cl.Act(context.Background(), "/v1/groups/nope/move", model.OperatorAction{Node: "a"}); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("unknown group: want 404, got %v", err)
+	}
+	evs, err := cl.Events(context.Background(), 0, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var moves int
+	for _, ev := range evs {
+		if ev.Kind == model.EventMoveRequested && ev.By == "operator" {
+			moves++
+		}
+	}
+	if moves != 2 {
+		t.Errorf("want 2 move requests with who in the log, got %d", moves)
 	}
 	if h.dual != "" {
 		t.Fatal("split brain: " + h.dual)
