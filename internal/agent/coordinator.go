@@ -2,10 +2,14 @@ package agent
 
 import (
 	"context"
+	"fmt"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/decide"
+	"github.com/vigil-ha/vigil/internal/fence"
 	"github.com/vigil-ha/vigil/internal/membership"
 	"github.com/vigil-ha/vigil/internal/model"
 )
@@ -17,9 +21,23 @@ type coordinator struct {
 	ready atomic.Bool // leader, and the log is applied up to the election (barrier)
 	busy  atomic.Bool // an append is in flight: the loop must not decide on stale state
 	out   chan []model.Event
+	fence chan fenceRequest
+
+	fencingMu sync.Mutex
+	fencing   map[string]time.Time // guarded by fencingMu: node -> when its fence started
 }
 
-func newCoordinator() *coordinator { return &coordinator{out: make(chan []model.Event, 1)} }
+type fenceRequest struct {
+	node  string
+	epoch membership.Epoch
+}
+
+// fenceRetry spaces out attempts on a device that failed.
+const fenceRetry = 30 * time.Second
+
+func newCoordinator() *coordinator {
+	return &coordinator{out: make(chan []model.Event, 1), fence: make(chan fenceRequest, 8), fencing: map[string]time.Time{}}
+}
 
 // decide runs one placement round if this node is a ready coordinator. Called
 // from the loop only.
@@ -30,7 +48,8 @@ func (a *Agent) decide(eng *membership.Engine, v *membership.View, now time.Dura
 	}
 	in := decide.Input{Coordinator: a.self.Name, Groups: a.cfg.Groups, State: a.store.ClusterState(),
 		Nodes: a.nodeViews(v), Uptime: v.Uptime, Initdead: a.cfg.Cluster.Timing.Initdead.D(),
-		SurelyExpired: eng.SurelyExpired}
+		SurelyExpired: eng.SurelyExpired, Fencing: a.fenceable()}
+	a.requestFences(in)
 	evs := decide.Decide(in)
 	if len(evs) == 0 {
 		return
@@ -53,13 +72,78 @@ func (a *Agent) nodeViews(v *membership.View) map[string]decide.Node {
 	return out
 }
 
+func (a *Agent) fenceable() map[string]bool {
+	out := map[string]bool{}
+	for _, d := range a.cfg.Fencing {
+		for _, n := range d.Nodes {
+			out[n] = true
+		}
+	}
+	return out
+}
+
+// requestFences asks for every node that must be fenced before its groups move.
+func (a *Agent) requestFences(in decide.Input) {
+	c := a.coord
+	for node := range in.Fencing {
+		ep, need := decide.NeedsFence(in, node)
+		if !need {
+			continue
+		}
+		c.fencingMu.Lock()
+		started, busy := c.fencing[node]
+		if busy && time.Since(started) < fenceRetry {
+			c.fencingMu.Unlock()
+			continue
+		}
+		c.fencing[node] = time.Now()
+		c.fencingMu.Unlock()
+		select {
+		case c.fence <- fenceRequest{node: node, epoch: ep}:
+		default:
+		}
+	}
+}
+
+// runFence turns a node off and records the confirmed result in the log.
+func (a *Agent) runFence(ctx context.Context, r fenceRequest) {
+	dev, ok := a.cfg.FenceDeviceFor(r.node)
+	if !ok {
+		return
+	}
+	a.log.Warn("fencing node before takeover", "about", r.node, "device", dev.Name)
+	results, err := fence.Off(ctx, dev, r.node)
+	var out []string
+	for _, res := range results {
+		out = append(out, fmt.Sprintf("%s: exit %d %s", res.Action, res.ExitCode, res.Output))
+	}
+	ev := model.Event{Time: time.Now(), Kind: model.EventNodeFenced, Severity: model.SeverityCritical, Reporter: a.self.Name,
+		Node: r.node, Epoch: r.epoch.String(), Reason: "confirmed off by fence device " + dev.Name, Output: strings.Join(out, "\n")}
+	if err != nil {
+		ev.Kind, ev.Reason, ev.Epoch = model.EventFenceFailed, err.Error(), ""
+	}
+	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, aerr := a.store.Append(actx, ev); aerr != nil {
+		a.log.Error("could not record fencing", "about", r.node, "err", aerr)
+	}
+}
+
 // runCoordinator follows leadership and appends the loop's decisions.
 func (a *Agent) runCoordinator(ctx context.Context) error {
 	c := a.coord
+	var fences sync.WaitGroup
+	defer fences.Wait()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case r := <-c.fence:
+			fences.Add(1)
+			go func() {
+				defer fences.Done()
+				a.runFence(ctx, r)
+			}()
 		case id, ok := <-a.store.LeaderChanges():
 			if !ok {
 				return nil

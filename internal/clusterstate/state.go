@@ -54,10 +54,12 @@ type State struct {
 	Groups      map[string]*Group `json:"groups"`
 	Maintenance bool              `json:"maintenance"`
 	LastIndex   uint64            `json:"last_index"`
+	// Fenced: node -> the lease epoch it held when a fence device confirmed it off.
+	Fenced map[string]string `json:"fenced,omitempty"`
 }
 
 // New returns an empty state.
-func New() *State { return &State{Groups: map[string]*Group{}} }
+func New() *State { return &State{Groups: map[string]*Group{}, Fenced: map[string]string{}} }
 
 func (s *State) group(name string) *Group {
 	g, ok := s.Groups[name]
@@ -77,6 +79,8 @@ func (s *State) Apply(ev model.Event) {
 			s.Maintenance = true
 		case model.EventMaintenanceOff:
 			s.Maintenance = false
+		case model.EventNodeFenced:
+			s.Fenced[ev.Node] = ev.Epoch
 		}
 		return
 	}
@@ -122,7 +126,8 @@ func (s *State) Apply(ev model.Event) {
 
 // Clone returns a deep copy that the caller may keep.
 func (s *State) Clone() *State {
-	out := &State{Groups: make(map[string]*Group, len(s.Groups)), Maintenance: s.Maintenance, LastIndex: s.LastIndex}
+	out := &State{Groups: make(map[string]*Group, len(s.Groups)), Maintenance: s.Maintenance, LastIndex: s.LastIndex,
+		Fenced: maps.Clone(s.Fenced)}
 	for k, g := range s.Groups {
 		c := *g
 		c.Reports = maps.Clone(g.Reports)

@@ -317,3 +317,49 @@ func (c *Config) Group(name string) (Group, bool) {
 	}
 	return Group{}, false
 }
+
+// DefaultFenceTimeout bounds one fence action.
+const DefaultFenceTimeout = 30 * time.Second
+
+func (c *Config) validateFencing(l locator) []Problem {
+	var ps []Problem
+	names := map[string]bool{}
+	for i := range c.Fencing {
+		d := &c.Fencing[i]
+		f := fmt.Sprintf("fencing[%d]", i)
+		if d.Timeout == 0 {
+			d.Timeout = Duration(DefaultFenceTimeout)
+		}
+		if d.Name == "" || names[d.Name] {
+			ps = append(ps, l.problem(f+".name", "required and unique"))
+		}
+		names[d.Name] = true
+		if !filepath.IsAbs(d.Agent) {
+			ps = append(ps, l.problem(f+".agent", "%q: the absolute path of a fence agent, e.g. /usr/sbin/fence_ipmilan", d.Agent))
+		}
+		if len(d.Nodes) == 0 {
+			ps = append(ps, l.problem(f+".nodes", "list the nodes this device can fence"))
+		}
+		for k, n := range d.Nodes {
+			if _, ok := c.Node(n); !ok {
+				ps = append(ps, l.problem(fmt.Sprintf("%s.nodes[%d]", f, k), "%q is not a node", n))
+			}
+		}
+		for n := range d.Plugs {
+			if !contains(d.Nodes, n) {
+				ps = append(ps, l.problem(f+".plugs", "%q has a plug but is not in nodes", n))
+			}
+		}
+	}
+	return ps
+}
+
+// FenceDeviceFor returns the device that can fence node.
+func (c *Config) FenceDeviceFor(node string) (FenceDevice, bool) {
+	for _, d := range c.Fencing {
+		if contains(d.Nodes, node) {
+			return d, true
+		}
+	}
+	return FenceDevice{}, false
+}

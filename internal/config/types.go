@@ -19,6 +19,8 @@ type Config struct {
 	Cluster Cluster `yaml:"cluster"`
 	Nodes   []Node  `yaml:"nodes"`
 	Groups  []Group `yaml:"groups"`
+	// Fencing devices, spoken to with the fence-agents protocol.
+	Fencing []FenceDevice `yaml:"fencing"`
 
 	// Path is the file the config was loaded from; relative paths resolve against its directory.
 	Path string `yaml:"-"`
@@ -64,3 +66,16 @@ type Duration time.Duration
 
 // D returns the value as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// FenceDevice is a power switch or management board that can turn nodes off,
+// driven by a fence agent (Debian's fence-agents, or a script speaking its protocol:
+// key=value lines on standard input, action=off|on|reboot|status).
+type FenceDevice struct {
+	Name   string            `yaml:"name"`
+	Agent  string            `yaml:"agent"` // absolute path, e.g. /usr/sbin/fence_ipmilan
+	Params map[string]string `yaml:"params"`
+	// Nodes this device can fence; Plugs optionally maps a node to its plug/port.
+	Nodes   []string          `yaml:"nodes"`
+	Plugs   map[string]string `yaml:"plugs"`
+	Timeout Duration          `yaml:"timeout"` // default 30s
+}

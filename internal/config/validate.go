@@ -56,6 +56,7 @@ func (c *Config) validate(l locator) []Problem {
 	ps = append(ps, c.validatePorts(l)...)
 	ps = append(ps, c.validateNodes(l)...)
 	ps = append(ps, c.validateGroups(l)...)
+	ps = append(ps, c.validateFencing(l)...)
 	return ps
 }
 

@@ -33,6 +33,46 @@ type Input struct {
 	Initdead time.Duration
 	// SurelyExpired says whether node's lease under epoch is over for good.
 	SurelyExpired func(node string, epoch membership.Epoch) bool
+	// Fencing lists nodes that have a fence device: their groups move only after
+	// the device confirmed them off (then even before the lease expires).
+	Fencing map[string]bool
+}
+
+// gone says whether node can no longer run anything under epoch.
+func (in Input) gone(state *clusterstate.State, node string, epoch membership.Epoch) bool {
+	if in.Fencing[node] {
+		return Fenced(state, node, epoch)
+	}
+	return in.SurelyExpired(node, epoch)
+}
+
+// Fenced says whether a fence device confirmed node off while it held epoch or later.
+func Fenced(state *clusterstate.State, node string, epoch membership.Epoch) bool {
+	f, ok := state.Fenced[node]
+	if !ok {
+		return false
+	}
+	ep, err := membership.ParseEpoch(f)
+	return err == nil && !ep.Less(epoch)
+}
+
+// NeedsFence says whether the coordinator should fence node now: it has a device,
+// it is not eligible, and it is assigned a group under an epoch not yet fenced.
+func NeedsFence(in Input, node string) (membership.Epoch, bool) {
+	if !in.Fencing[node] || in.Nodes[node].Eligible {
+		return membership.Epoch{}, false
+	}
+	for _, g := range in.Groups {
+		st := in.State.Get(g.Name)
+		if st.Node != node {
+			continue
+		}
+		ep, err := membership.ParseEpoch(st.Epoch)
+		if err == nil && !Fenced(in.State, node, ep) {
+			return ep, true
+		}
+	}
+	return membership.Epoch{}, false
 }
 
 // Decide returns the events the coordinator should append: assignments and
@@ -74,7 +114,7 @@ func decideGroup(in Input, g config.Group, st clusterstate.Group) (model.Event, 
 	if holder.Eligible && holder.Epoch == assigned {
 		return keepOrMove(in, g, st, cands)
 	}
-	if !in.SurelyExpired(st.Node, assigned) {
+	if !in.gone(in.State, st.Node, assigned) {
 		return model.Event{}, false // wait: the holder might still be running it
 	}
 	// The holder left that lease (dead, cut off, or it lost and regained it); it
@@ -109,7 +149,7 @@ func finishRelease(in Input, st clusterstate.Group, cands []Node) (model.Event, 
 	if r, ok := st.Reports[st.Node]; ok && r.Index > st.AssignedAt && (r.State == clusterstate.RunStopped || r.State == clusterstate.RunFailed) {
 		stopped = true
 	}
-	if ep, err := membership.ParseEpoch(st.Epoch); err == nil && in.SurelyExpired(st.Node, ep) {
+	if ep, err := membership.ParseEpoch(st.Epoch); err == nil && in.gone(in.State, st.Node, ep) {
 		stopped = true
 	}
 	if !stopped || len(cands) == 0 {

@@ -219,3 +219,26 @@ func TestLeaseBlipKeepsTheGroupOnItsNode(t *testing.T) {
 		t.Fatal("reassignment must carry the new epoch")
 	}
 }
+
+func TestFencedNodeRequiresConfirmedOff(t *testing.T) {
+	w := newWorld(t, group("web", "manual", "a", "b"))
+	w.decide()
+	w.kill("a")
+	w.expire("a") // the lease is over, but a fence device is configured: wait for it
+	in := Input{Coordinator: "w", Groups: w.groups, State: w.state, Nodes: w.nodes, Uptime: time.Hour, Initdead: time.Second,
+		SurelyExpired: func(string, membership.Epoch) bool { return true }, Fencing: map[string]bool{"a": true}}
+	if evs := Decide(in); len(evs) != 0 {
+		t.Fatalf("took over before fencing: %+v", evs)
+	}
+	ep, need := NeedsFence(in, "a")
+	if !need || ep != w.nodes["a"].Epoch {
+		t.Fatalf("NeedsFence = %v %v", ep, need)
+	}
+	w.apply(model.Event{Kind: model.EventNodeFenced, Node: "a", Epoch: ep.String()})
+	in.SurelyExpired = func(string, membership.Epoch) bool { return false } // even before expiry
+	evs := Decide(in)
+	expectOne(t, evs, model.EventGroupAssigned, "b")
+	if _, need := NeedsFence(in, "a"); need {
+		t.Fatal("fenced twice")
+	}
+}

@@ -40,6 +40,8 @@ const (
 	EventFailbackAuthorised EventKind = "failback_authorised"
 	EventMaintenanceOn      EventKind = "maintenance_on"
 	EventMaintenanceOff     EventKind = "maintenance_off"
+	EventNodeFenced         EventKind = "node_fenced"
+	EventFenceFailed        EventKind = "fence_failed"
 )
 
 // Severity orders events for notification routing and colouring.

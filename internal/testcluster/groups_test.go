@@ -3,6 +3,7 @@ package testcluster
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -195,5 +196,50 @@ func TestOperatorMoveFailbackAndMaintenance(t *testing.T) {
 	}
 	if h.dual != "" {
 		t.Fatal("split brain: " + h.dual)
+	}
+}
+
+func TestTakeoverWaitsForTheFenceDevice(t *testing.T) {
+	h := &holders{t: t, running: map[string]map[string]bool{}}
+	dir := t.TempDir()
+	script := dir + "/fence_lab"
+	// A stand-in power switch: "off" writes the node's state; status reads it.
+	body := "#!/bin/sh\nin=$(cat)\nnode=$(echo \"$in\" | sed -n 's/^nodename=//p')\n" +
+		"case $(echo \"$in\" | sed -n 's/^action=//p') in\n off) echo off > " + dir + "/$node; exit 0;;\n" +
+		" status) [ \"$(cat " + dir + "/$node 2>/dev/null)\" = off ] && exit 2; exit 0;;\nesac\nexit 1\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	extra := "fencing:\n  - {name: pdu, agent: " + script + ", nodes: [a, b]}\n"
+	c := New(t, Options{Nodes: []string{"a", "b", "q-w"}, Timing: fast, Groups: twoGroups, Extra: extra, Factory: fakeServices(h)})
+	for _, n := range []string{"a", "b", "q-w"} {
+		c.Start(n)
+	}
+	runsOn := func(group, node string) func() bool {
+		return func() bool { on := h.on(group); return len(on) == 1 && on[0] == node }
+	}
+	c.WaitFor("web on a", 20*time.Second, runsOn("web", "a"))
+	c.Stop("a")
+	c.WaitFor("web taken over by b", 15*time.Second, runsOn("web", "b"))
+	cl := c.Client("b")
+	defer cl.Close()
+	evs, err := cl.Events(context.Background(), 0, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fenced, assigned := uint64(0), uint64(0)
+	for _, ev := range evs {
+		if ev.Kind == model.EventNodeFenced && ev.Node == "a" && fenced == 0 {
+			fenced = ev.Index
+		}
+		if ev.Kind == model.EventGroupAssigned && ev.Group == "web" && ev.Node == "b" {
+			assigned = ev.Index
+		}
+	}
+	if fenced == 0 || assigned < fenced {
+		t.Fatalf("takeover (event %d) must come after the fence confirmed a off (event %d)", assigned, fenced)
+	}
+	if data, _ := os.ReadFile(dir + "/a"); strings.TrimSpace(string(data)) != "off" {
+		t.Fatal("the fence agent was not told to turn a off")
 	}
 }

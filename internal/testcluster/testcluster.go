@@ -30,6 +30,8 @@ type Options struct {
 	Timing string
 	// Groups is appended to vigil.yaml as its groups section (YAML).
 	Groups string
+	// Extra is appended to vigil.yaml as is (e.g. a fencing section).
+	Extra string
 	// Factory, when set, builds each node's resource agents (fakes in tests).
 	Factory func(node string) grouprun.Factory
 }
@@ -89,6 +91,7 @@ func New(t testing.TB, opt Options) *Cluster {
 	if opt.Groups != "" {
 		text += "\ngroups:\n" + opt.Groups
 	}
+	text += opt.Extra
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
