@@ -36,7 +36,11 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./internal/heartbeat/
 	$(GO) test -run='^$$' -fuzz='^FuzzUnmarshal$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./internal/heartbeat/
 
+# Real 3-node clusters on loopback (no root needed); results go to bench/results/.
 bench: build
+	bin/vigil bench detection --trials 20 --timing default --json bench/results/detection-default.json
+	bin/vigil bench detection --trials 20 --timing tuned --json bench/results/detection-tuned.json
+	bin/vigil bench idle --duration 60s --json bench/results/idle.json
 	$(GO) test -run='^$$' -bench=. -benchtime=1x ./internal/heartbeat/
 
 clean:
