@@ -77,7 +77,11 @@ func (a *Agent) Status() model.Status {
 			ns.State, ns.LastHeardMS = p.State, &ms
 			ns.Lease = p.LeaseHeld
 			ns.LeaseEpoch = epochString(p.Lease)
+			// Only links both ends have: a witness with one address shares one link.
 			for i, addr := range n.Addresses {
+				if i >= len(a.self.Addresses) {
+					break
+				}
 				ls := model.LinkStatus{Address: addr, State: model.LinkDown}
 				if i < len(p.LinksUp) && p.LinksUp[i] {
 					ls.State = model.LinkUp

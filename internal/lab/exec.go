@@ -77,16 +77,33 @@ func listNetns(ctx context.Context) ([]string, error) {
 	return names, nil
 }
 
+// listLinks reads stdout only and retries: when another lab changes links during
+// the dump, iproute2 warns "Dump was interrupted" on stderr and may return a
+// partial list.
 func listLinks(ctx context.Context) ([]string, error) {
-	out, err := run(ctx, "ip", "-j", "link", "show")
-	if err != nil {
-		return nil, fmt.Errorf("list links: %w", err)
-	}
 	var links []struct {
 		Name string `json:"ifname"`
 	}
-	if err := json.Unmarshal(out, &links); err != nil {
-		return nil, fmt.Errorf("parse ip -j link show: %w", err)
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		cmd := exec.CommandContext(ctx, "ip", "-j", "link", "show")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		if err == nil && !bytes.Contains(stderr.Bytes(), []byte("interrupted")) {
+			if lastErr = json.Unmarshal(stdout.Bytes(), &links); lastErr == nil {
+				break
+			}
+		} else if err != nil {
+			lastErr = fmt.Errorf("ip -j link show: %w: %s", err, bytes.TrimSpace(stderr.Bytes()))
+		} else {
+			lastErr = errors.New("ip -j link show: dump interrupted")
+		}
+		links = nil
+		time.Sleep(50 * time.Millisecond)
+	}
+	if lastErr != nil {
+		return nil, fmt.Errorf("list links: %w", lastErr)
 	}
 	names := make([]string, 0, len(links))
 	for _, l := range links {

@@ -650,7 +650,6 @@ func TestWrongHeartbeatKey(t *testing.T) {
 // still report a healthy cluster: a link that the observer and a peer do not
 // share is not "down".
 func TestWitnessWithOneLink(t *testing.T) {
-	t.Skip("BUG: a witness with one address reports each server's second link (which it cannot use) as down forever, so its status never reads healthy (agent.Status lists every address of a peer, not the links both share)")
 	nodes := twoPlusWitness()
 	nodes[2].PublicOnly = true
 	c := Start(t, Options{Tag: "cwit", PublicSubnet: "10.78.15.0/24", HeartbeatSubnet: "10.78.16.0/24", Nodes: nodes})

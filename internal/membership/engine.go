@@ -41,6 +41,9 @@ type peer struct {
 	// grantUntil is when this peer's acknowledgement of our heartbeats stops renewing our lease.
 	grantUntil time.Duration
 	grantOK    bool
+	// heardUsUntil: the peer acknowledged a recent round of ours (granting or not),
+	// so the path works both ways. Quorum counts only such peers.
+	heardUsUntil time.Duration
 }
 
 // Engine is the deterministic membership state machine of one node.
@@ -117,7 +120,7 @@ func (e *Engine) Step(in Input, now time.Duration) []Action {
 	}
 	out = e.updateLiveness(now, out)
 	out = e.updateLease(now, out)
-	out = e.updateQuorum(out)
+	out = e.updateQuorum(now, out)
 	if now >= e.nextSend {
 		out = append(out, e.send(now))
 	}
@@ -155,6 +158,9 @@ func (e *Engine) receive(h Heartbeat, now time.Duration, out []Action) []Action 
 	}
 	if r, ok := p.reports[e.cfg.Self]; ok {
 		p.grantUntil, p.grantOK = e.grantFrom(r)
+		if at, ok := e.sentAt(r); ok {
+			p.heardUsUntil = at + e.cfg.Deadtime
+		}
 	}
 	return out
 }
@@ -163,14 +169,26 @@ func (e *Engine) receive(h Heartbeat, now time.Duration, out []Action) []Action 
 // ends. The lease counts from when we sent the acknowledged round, not from when the
 // answer arrived, so network delay and pauses only ever shorten it.
 func (e *Engine) grantFrom(r PeerReport) (time.Duration, bool) {
-	if !r.Granting || r.Grant != e.epoch || r.AckIncarnation != e.cfg.Incarnation {
+	if !r.Granting || r.Grant != e.epoch {
+		return 0, false
+	}
+	at, ok := e.sentAt(r)
+	if !ok {
+		return 0, false
+	}
+	return at + e.cfg.Lease, true
+}
+
+// sentAt is when we sent the round a peer acknowledged.
+func (e *Engine) sentAt(r PeerReport) (time.Duration, bool) {
+	if r.AckIncarnation != e.cfg.Incarnation || r.AckSeq == 0 {
 		return 0, false
 	}
 	slot := e.sent[r.AckSeq%sentRounds]
-	if slot.seq != r.AckSeq || r.AckSeq == 0 {
+	if slot.seq != r.AckSeq {
 		return 0, false
 	}
-	return slot.at + e.cfg.Lease, true
+	return slot.at, true
 }
 
 func (e *Engine) updateLiveness(now time.Duration, out []Action) []Action {
@@ -320,10 +338,12 @@ func (e *Engine) quorumUntil(now time.Duration) time.Duration {
 	return untils[need-1]
 }
 
-func (e *Engine) updateQuorum(out []Action) []Action {
+// updateQuorum counts the voters this node and that hear each other: a node that
+// hears a majority but is not heard by it (one-way loss) has no quorum.
+func (e *Engine) updateQuorum(now time.Duration, out []Action) []Action {
 	alive := 1
 	for _, p := range e.peers {
-		if p.state == model.NodeAlive || p.state == model.NodeSuspect && p.heard {
+		if p.state != model.NodeDead && p.heard && p.heardUsUntil > now {
 			alive++
 		}
 	}

@@ -229,3 +229,22 @@ func TestRefusalSurvivesRestart(t *testing.T) {
 		t.Fatal("old epoch came back after a voter restarted")
 	}
 }
+
+func TestOneWayLossMeansNoQuorum(t *testing.T) {
+	tm := tunedTiming()
+	s := newSim(t, []string{"a", "b", "w"}, "w", 1, tm, 9)
+	s.run(tm.Deadtime, nil)
+	// a hears everybody, nobody hears a.
+	s.setCut("a", "b", 0, true)
+	s.setCut("a", "w", 0, true)
+	s.run(2*tm.Deadtime, nil)
+	v := s.nodes["a"].eng.View(s.nodes["a"].local(s.now))
+	if v.Quorum || v.LeaseHeld {
+		t.Fatalf("a is heard by nobody, yet quorum=%v lease=%v", v.Quorum, v.LeaseHeld)
+	}
+	for _, p := range v.Peers {
+		if p.State != model.NodeAlive {
+			t.Fatalf("a still hears %s: %s", p.Name, p.State)
+		}
+	}
+}

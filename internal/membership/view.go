@@ -127,6 +127,7 @@ func (e *Engine) NextWake(now time.Duration) time.Duration {
 		if p.grantOK {
 			consider(p.grantUntil)
 		}
+		consider(p.heardUsUntil)
 	}
 	if e.leaseHeld {
 		consider(e.leaseUntil)
