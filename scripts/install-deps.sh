@@ -9,7 +9,10 @@ fi
 
 # iproute2 + nftables: the test lab's namespaces, bridges and partitions;
 # iputils-ping: lab connectivity checks; procps/psmisc: process inspection.
-pkgs=(iproute2 nftables iputils-ping procps psmisc ca-certificates git make)
+# systemd-container + systemd + dbus: a real systemd booted in systemd-nspawn for the
+# systemd resource tests (these machines have no systemd as PID 1).
+pkgs=(iproute2 nftables iputils-ping procps psmisc ca-certificates git make
+      systemd-container systemd dbus)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -17,7 +20,7 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq "${missing[@]}"
+  apt-get install -y -qq -o DPkg::Lock::Timeout=300 "${missing[@]}"
 fi
 
 export PATH="/usr/local/go/bin:$PATH"
