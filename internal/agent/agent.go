@@ -156,6 +156,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	if err := a.cleanupVIPs(ctx); err != nil {
+		return err
+	}
 	if a.runner, err = a.newRunner(); err != nil {
 		return err
 	}
