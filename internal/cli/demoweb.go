@@ -24,6 +24,9 @@ func demoWebCmd(g *globals) *cobra.Command {
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if node == "" {
+				node = os.Getenv("VIGIL_NODE") // set by the agent for process resources
+			}
+			if node == "" {
 				node, _ = os.Hostname()
 			}
 			ln, err := net.Listen("tcp", listen)
@@ -51,6 +54,6 @@ func demoWebCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&listen, "listen", ":8080", "address to listen on")
-	cmd.Flags().StringVar(&node, "node", "", "node name to report (default: host name)")
+	cmd.Flags().StringVar(&node, "node", "", "node name to report (default: $VIGIL_NODE, else the host name)")
 	return cmd
 }
