@@ -111,6 +111,10 @@ func runDemo(ctx context.Context, g *globals, o demoOpts) (err error) {
 		return fmt.Errorf("demo cluster: %w", err)
 	}
 	cfgPath := filepath.Join(o.dir, "vigil.yaml")
+	url, err := addDemoGroup(cfgPath, self, useNetns)
+	if err != nil {
+		return err
+	}
 	var procs []demoProc
 	defer func() {
 		for _, p := range procs {
@@ -135,9 +139,11 @@ func runDemo(ctx context.Context, g *globals, o demoOpts) (err error) {
 	if err := waitForQuorum(ctx, g, cfgPath); err != nil {
 		return err
 	}
-	fmt.Fprintf(g.stdout, "\nWatch it from another terminal:\n  vigil status --config %s\n  vigil events --follow --config %s\n", cfgPath, cfgPath)
-	if useNetns {
-		fmt.Fprintf(g.stdout, "Pull the power of a node:   ip netns pids vl-demo-bravo | xargs kill -9\n")
+	holder := waitForGroup(ctx, g, "web")
+	fmt.Fprintf(g.stdout, "\nThe demo web service runs on %s:\n  curl %s\n", holder, url)
+	fmt.Fprintf(g.stdout, "\nWatch it from another terminal:\n  export VIGIL_CONFIG=%s\n  vigil status\n  vigil groups\n  vigil events --follow\n", cfgPath)
+	if useNetns && holder != "" {
+		fmt.Fprintf(g.stdout, "\nPull the power of the active node and watch the VIP move (about 2-3 s):\n  ip netns pids vl-demo-%s | xargs kill -9; ip -n vl-demo-%s link set eth0 down; ip -n vl-demo-%s link set eth1 down\n  while sleep 0.5; do curl -s -m 0.4 %s || echo no answer; done\n", holder, holder, holder, url)
 	}
 	fmt.Fprintln(g.stdout, "\nPress Ctrl-C to stop and clean up.")
 	var stop <-chan time.Time
@@ -204,4 +210,55 @@ func waitForQuorum(ctx context.Context, g *globals, cfgPath string) error {
 		last = errors.New("no coordinator elected")
 	}
 	return fmt.Errorf("demo cluster did not form within 30s (see the agents' logs): %w", last)
+}
+
+// addDemoGroup appends the demo's web group: a VIP (namespaces) and the demo-web
+// service. On loopback there is no VIP to move, so the service binds one shared
+// loopback address that only the active node holds.
+func addDemoGroup(cfgPath, self string, netns bool) (string, error) {
+	listen, url, vip := "127.213.3.1:8080", "http://127.213.3.1:8080/", ""
+	if netns {
+		listen, url = "0.0.0.0:8080", "http://10.213.1.100:8080/"
+		vip = "      - {name: vip, type: ip, address: 10.213.1.100/24, interface: eth0}\n"
+	}
+	group := fmt.Sprintf(`
+groups:
+  - name: web
+    nodes: [alpha, bravo]
+    failback: manual
+    max_restarts: 1
+    resources:
+%s      - {name: www, type: process, command: [%q, demo-web, --listen, %q], monitor_interval: 2s}
+`, vip, self, listen)
+	f, err := os.OpenFile(cfgPath, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return "", fmt.Errorf("demo group: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(group); err != nil {
+		return "", fmt.Errorf("demo group: %w", err)
+	}
+	return url, nil
+}
+
+// waitForGroup waits until the group runs somewhere and returns where.
+func waitForGroup(ctx context.Context, g *globals, name string) string {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		c, _, err := g.connect("")
+		if err != nil {
+			return ""
+		}
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		gs, err := c.Groups(sctx)
+		cancel()
+		c.Close()
+		for _, s := range gs {
+			if err == nil && s.Name == name && s.State == "running" {
+				return s.Node
+			}
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	return ""
 }
