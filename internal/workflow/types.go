@@ -1,0 +1,229 @@
+package workflow
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/config"
+)
+
+// Reserved transition targets. They are not steps, so no step may take these names.
+const (
+	// TargetNext is the step listed after the current one, or TargetEnd after the last.
+	TargetNext = "next"
+	// TargetEnd finishes the run successfully (the seed's normalEnd).
+	TargetEnd = "end"
+	// TargetAbend finishes the run as failed (the seed's abEnd).
+	TargetAbend = "abend"
+	// OnDefault is the `on` key for exit codes not listed (0 excepted, see Step.On).
+	OnDefault = "default"
+)
+
+// DefaultTimeout bounds a step that sets no timeout: a hung script must not hold its
+// workflow (which can never run twice at once) forever. Long steps such as fsck set their own.
+const DefaultTimeout = 10 * time.Minute
+
+// Workflow is a named procedure of small steps whose exit codes choose the next step.
+//
+//	workflows:
+//	  - name: takeControl
+//	    description: take the database over from the failed primary
+//	    exclusive: true
+//	    steps:
+//	      - name: break-replication
+//	        command: [./scripts/break-replication.sh]
+//	        timeout: 2m
+//	        on: {0: next, 3: repair, default: abend}
+//	      - name: fsck
+//	        shell: "fsck -y /dev/vg0/data && mount /data"
+//	        retries: 2
+//	        retry_delay: 10s
+//	      - name: start-db
+//	        command: [systemctl, start, postgresql]
+//	        commit: true
+//	      - name: health
+//	        command: [curl, -fsS, http://127.0.0.1:8080/health]
+//	        watch: {interval: 30s}
+//	        timeout: 10s
+//	        retries: 2
+//	        on: {default: repair}
+//	      - name: repair
+//	        command: [./scripts/restart-app.sh]
+//	        wait_before: 5s
+//	        on: {0: health}
+type Workflow struct {
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+	// First is the step a run starts at; empty means the first step listed.
+	First string `yaml:"first"`
+	// Exclusive: while this workflow runs nothing else runs on the node, and it only
+	// starts when nothing else runs (the seed's exclusiveRunWorkFlow).
+	Exclusive bool   `yaml:"exclusive"`
+	Steps     []Step `yaml:"steps"`
+}
+
+// Step is one small command whose exit code picks what happens next.
+//
+// A step runs either Command (an argv, executed directly: no quoting surprises) or
+// Shell (a string given to /bin/sh -c, for pipes and &&), never both. A step with
+// neither but with WaitBefore is a pure pause that "exits 0" after the wait: the
+// seed's long wait in the last step of a restart workflow, which keeps the workflow
+// running, and so not startable again, for that long.
+type Step struct {
+	Name    string            `yaml:"name"`
+	Command []string          `yaml:"command"`
+	Shell   string            `yaml:"shell"`
+	Env     map[string]string `yaml:"env"`
+	// Dir is the working directory; relative to the engine's base directory.
+	Dir string `yaml:"dir"`
+	// Timeout bounds one attempt (one check for a watch step); 0 means DefaultTimeout.
+	// On timeout the step's whole process group is killed and the attempt has no exit
+	// code, so it takes the `default` transition (abend when there is none).
+	Timeout config.Duration `yaml:"timeout"`
+	// WaitBefore delays the step each time the run enters it (the seed's waitBeforeExecute).
+	WaitBefore config.Duration `yaml:"wait_before"`
+	// Retries is how many more times the step runs, RetryDelay apart, when an attempt
+	// fails (exit code not 0, timeout, could not start; for a watch step, a code that
+	// would leave the watch). The transition follows the last attempt's exit code.
+	Retries    int             `yaml:"retries"`
+	RetryDelay config.Duration `yaml:"retry_delay"`
+	// On maps exit codes ("0", "3") or "default" to a step name or to next, end, abend.
+	// Codes not listed go to `default` if present, except 0, which goes to the next
+	// step unless "0" is listed: a `default` written for failures never swallows success.
+	// Without an entry, 0 goes to the next step (end after the last) and anything else
+	// (including a timeout) to abend.
+	On map[string]string `yaml:"on"`
+	// Commit marks a consistency point (the seed's commitWorkFlow): when the step
+	// completes with a transition other than abend, the run records that it got here.
+	Commit bool `yaml:"commit"`
+	// Watch makes the step a loop: see Watch.
+	Watch *Watch `yaml:"watch"`
+}
+
+// Watch turns a step into the seed's health-check loop: the step's command runs every
+// Interval; while its exit code is in While the run stays in the step, and the first
+// other code leaves through the step's `on` (after the step's retries, which absorb a
+// single bad check). Passing checks after the first are counted, not logged one by one.
+type Watch struct {
+	Interval config.Duration `yaml:"interval"`
+	// While lists the exit codes that keep watching; empty means [0].
+	While []int `yaml:"while"`
+}
+
+// FirstStep is the step a run starts at when no other is asked for.
+func (w *Workflow) FirstStep() string {
+	if w.First != "" {
+		return w.First
+	}
+	if len(w.Steps) > 0 {
+		return w.Steps[0].Name
+	}
+	return ""
+}
+
+// Step returns the step called name.
+func (w *Workflow) Step(name string) (*Step, bool) {
+	for i := range w.Steps {
+		if w.Steps[i].Name == name {
+			return &w.Steps[i], true
+		}
+	}
+	return nil, false
+}
+
+// Argv is the command line the step runs; nil for a pure wait step.
+func (s *Step) Argv() []string {
+	switch {
+	case len(s.Command) > 0:
+		return s.Command
+	case s.Shell != "":
+		return []string{"/bin/sh", "-c", s.Shell}
+	}
+	return nil
+}
+
+// EffectiveTimeout is the bound on one attempt.
+func (s *Step) EffectiveTimeout() time.Duration {
+	if s.Timeout > 0 {
+		return s.Timeout.D()
+	}
+	return DefaultTimeout
+}
+
+// passes reports whether code keeps a watch step watching.
+func (wt *Watch) passes(code int) bool {
+	if len(wt.While) == 0 {
+		return code == 0
+	}
+	for _, c := range wt.While {
+		if c == code {
+			return true
+		}
+	}
+	return false
+}
+
+// failed reports whether an attempt with this code is a failure that retries may repeat.
+func (s *Step) failed(code int) bool {
+	if s.Watch != nil {
+		return !s.Watch.passes(code)
+	}
+	return code != 0
+}
+
+// target resolves the transition for an exit code (negative: no exit code) to a step
+// name or to end/abend; index is the step's position, for `next`.
+func (w *Workflow) target(index int, code int) string {
+	s := &w.Steps[index]
+	t, ok := "", false
+	if code >= 0 {
+		t, ok = s.On[strconv.Itoa(code)]
+	}
+	if !ok && code != 0 {
+		t, ok = s.On[OnDefault]
+	}
+	if !ok {
+		if code == 0 {
+			t = TargetNext
+		} else {
+			t = TargetAbend
+		}
+	}
+	if t == TargetNext {
+		if index+1 < len(w.Steps) {
+			return w.Steps[index+1].Name
+		}
+		return TargetEnd
+	}
+	return t
+}
+
+// Clone returns a deep copy: a run keeps the definition it started with even if the
+// caller edits or reloads its own.
+func (w Workflow) Clone() Workflow {
+	steps := make([]Step, len(w.Steps))
+	for i, s := range w.Steps {
+		s.Command = append([]string(nil), s.Command...)
+		s.Env = cloneMap(s.Env)
+		s.On = cloneMap(s.On)
+		if s.Watch != nil {
+			wt := *s.Watch
+			wt.While = append([]int(nil), wt.While...)
+			s.Watch = &wt
+		}
+		steps[i] = s
+	}
+	w.Steps = steps
+	return w
+}
+
+func cloneMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
