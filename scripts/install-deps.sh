@@ -11,8 +11,11 @@ fi
 # iputils-ping: lab connectivity checks; procps/psmisc: process inspection.
 # systemd-container + systemd + dbus: a real systemd booted in systemd-nspawn for the
 # systemd resource tests (these machines have no systemd as PID 1).
+# resource-agents + kmod + e2fsprogs + util-linux + mount: Debian's OCF agents (Dummy,
+# IPaddr2, Filesystem on a loop device) run unchanged in the resource tests.
 pkgs=(iproute2 nftables iputils-ping procps psmisc ca-certificates git make
-      systemd-container systemd dbus)
+      systemd-container systemd dbus
+      resource-agents kmod e2fsprogs util-linux mount)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

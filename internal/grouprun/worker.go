@@ -232,21 +232,47 @@ func (w *worker) resourceEvent(m *managed, action string, out resource.Output, e
 		Output: strings.TrimSpace(out.Text)})
 }
 
-// Each action runs under its own timeout: the resource's, else the group's.
+// timeouter is implemented by agents that know their own action timeouts
+// (OCF meta-data, LSB and mount defaults), already merged with the config's.
+type timeouter interface {
+	Timeouts() (start, stop, monitor time.Duration)
+}
+
+// timeouts: the resource's configured value, else the agent's own, else the group's.
+func (w *worker) timeouts(m *managed) (start, stop, monitor time.Duration) {
+	start, stop, monitor = w.group.StartTimeout.D(), w.group.StopTimeout.D(), config.DefaultMonitorTimeout
+	if t, ok := m.agent.(timeouter); ok {
+		s, p, mo := t.Timeouts()
+		start, stop, monitor = orDefault(s, start), orDefault(p, stop), orDefault(mo, monitor)
+	}
+	return orDefault(m.spec.Timeouts.Start.D(), start), orDefault(m.spec.Timeouts.Stop.D(), stop),
+		orDefault(m.spec.Timeouts.Monitor.D(), monitor)
+}
+
+// startOne validates first when the agent can (OCF validate-all, meta-data
+// parameters): a bad parameter is reported before anything is started.
 func (w *worker) startOne(ctx context.Context, m *managed) (resource.Output, error) {
-	ctx, cancel := context.WithTimeout(ctx, orDefault(m.spec.Timeouts.Start.D(), w.group.StartTimeout.D()))
+	start, _, _ := w.timeouts(m)
+	ctx, cancel := context.WithTimeout(ctx, start)
 	defer cancel()
+	if v, ok := m.agent.(resource.Validator); ok {
+		if err := v.Validate(ctx); err != nil {
+			return resource.Output{}, fmt.Errorf("validate: %w", err)
+		}
+	}
 	return m.agent.Start(ctx)
 }
 
 func (w *worker) stopOne(ctx context.Context, m *managed) (resource.Output, error) {
-	ctx, cancel := context.WithTimeout(ctx, orDefault(m.spec.Timeouts.Stop.D(), w.group.StopTimeout.D()))
+	_, stop, _ := w.timeouts(m)
+	ctx, cancel := context.WithTimeout(ctx, stop)
 	defer cancel()
 	return m.agent.Stop(ctx)
 }
 
 func (w *worker) monitorOne(ctx context.Context, m *managed) (resource.State, resource.Output, error) {
-	ctx, cancel := context.WithTimeout(ctx, orDefault(m.spec.Timeouts.Monitor.D(), config.DefaultMonitorTimeout))
+	_, _, monitor := w.timeouts(m)
+	ctx, cancel := context.WithTimeout(ctx, monitor)
 	defer cancel()
 	return m.agent.Monitor(ctx)
 }

@@ -26,7 +26,15 @@ type Cmd struct {
 	Grace     time.Duration // 0: DefaultGrace
 	// Credential runs the command as another user (nil: as the agent).
 	Credential *syscall.Credential
+	// KeepChildren lets processes the command left behind outlive it: OCF and LSB
+	// start actions often launch their daemon with a plain '&'. They are still
+	// killed with the group when ctx ends first.
+	KeepChildren bool
 }
+
+// pipeGrace bounds how long Run waits for output after the command exited: a
+// daemon it started may keep the output pipe open for ever.
+const pipeGrace = time.Second
 
 // Result is what happened. A non-zero exit is a Result, not an error.
 type Result struct {
@@ -78,6 +86,7 @@ func Run(ctx context.Context, c Cmd) (Result, error) {
 		cmd.Stdin = stringReader(c.Stdin)
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: c.Credential}
+	cmd.WaitDelay = pipeGrace
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return Result{}, fmt.Errorf("start %s: %w", c.Argv[0], err)
@@ -93,8 +102,11 @@ func Run(ctx context.Context, c Cmd) (Result, error) {
 		timedOut = true
 		werr = killGroup(pgid, grace, done)
 	}
-	// The leader may have exited while children still hold the group: end them too.
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	// The leader may have exited while children still hold the group: end them
+	// too, unless they are the daemon the command was meant to start.
+	if timedOut || !c.KeepChildren {
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	}
 	res := Result{Output: out.bytes(), Truncated: out.truncated, Duration: time.Since(start), TimedOut: timedOut}
 	res.ExitCode, res.Signal = exitStatus(cmd, werr)
 	return res, nil

@@ -90,3 +90,25 @@ func TestMissingCommand(t *testing.T) {
 		t.Fatal("want an error for a missing command")
 	}
 }
+
+func TestKeepChildrenLetsADaemonOutliveItsStarter(t *testing.T) {
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "daemon.pid")
+	// Like an OCF start that launches its daemon with a plain '&' and keeps stdout open.
+	r, err := Run(context.Background(), Cmd{Argv: []string{"sh", "-c", "sleep 30 & echo $! > " + pidFile}, KeepChildren: true})
+	if err != nil || r.ExitCode != 0 {
+		t.Fatalf("%v %+v", err, r)
+	}
+	if r.Duration > 3*time.Second {
+		t.Fatalf("Run waited %v for a daemon holding the pipe", r.Duration)
+	}
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	defer syscall.Kill(pid, syscall.SIGKILL)
+	if err := syscall.Kill(pid, 0); err != nil || isZombie(pid) {
+		t.Fatal("the daemon died with its starter")
+	}
+}

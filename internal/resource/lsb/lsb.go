@@ -237,7 +237,7 @@ func (a *Agent) run(ctx context.Context, action string) (runexec.Result, error) 
 		return runexec.Result{ExitCode: 5}, fmt.Errorf("lsb %s %s: not an executable file", a.script, action)
 	}
 	argv := append(append([]string(nil), a.wrapper...), a.script, action)
-	res, err := runexec.Run(ctx, runexec.Cmd{Argv: argv})
+	res, err := runexec.Run(ctx, runexec.Cmd{Argv: argv, KeepChildren: action == "start" || action == "restart"})
 	if err != nil {
 		return res, fmt.Errorf("lsb %s %s: %w", a.script, action, err)
 	}

@@ -348,7 +348,8 @@ func (a *Agent) run(ctx context.Context, action string, timeout time.Duration, m
 		return runexec.Result{ExitCode: ErrInstalled}, budget, &ActionError{Agent: a.name, Action: action, Code: ErrInstalled, Reason: err.Error()}
 	}
 	argv := append(append([]string(nil), a.wrapper...), a.path, action)
-	res, err := runexec.Run(ctx, runexec.Cmd{Argv: argv, Env: a.env(action, budget), MaxOutput: maxOutput})
+	res, err := runexec.Run(ctx, runexec.Cmd{Argv: argv, Env: a.env(action, budget), MaxOutput: maxOutput,
+		KeepChildren: action == "start" || action == "promote"})
 	if err != nil {
 		return res, budget, fmt.Errorf("ocf %s %s: %w", a.name, action, err)
 	}
