@@ -98,6 +98,11 @@ type Step struct {
 	Commit bool `yaml:"commit"`
 	// Watch makes the step a loop: see Watch.
 	Watch *Watch `yaml:"watch"`
+	// KillChildren kills whatever the step leaves running when it exits. By default
+	// those processes survive, because steps start services ("start the database")
+	// and startup scripts commonly launch them with a plain '&'. A timeout or a stop
+	// kills the step's whole process group either way.
+	KillChildren bool `yaml:"kill_children"`
 }
 
 // Watch turns a step into the seed's health-check loop: the step's command runs every

@@ -593,3 +593,32 @@ func TestInvalidWorkflowsAreRefused(t *testing.T) {
 	}
 	wait(t, e, start(t, e, "x", workflow.RunOptions{}))
 }
+
+func TestServicesStartedByAStepSurviveIt(t *testing.T) {
+	dir := t.TempDir()
+	keep, kill := filepath.Join(dir, "keep.pid"), filepath.Join(dir, "kill.pid")
+	// Starts a background process and returns once it has written its pid.
+	daemon := func(pidFile string) string {
+		return "sh -c 'echo $$ > " + pidFile + ".tmp; mv " + pidFile + ".tmp " + pidFile + "; exec sleep 1000' >/dev/null 2>&1 & " +
+			"while [ ! -s " + pidFile + " ]; do sleep 0.01; done"
+	}
+	e := open(t, "", workflow.Workflow{Name: "w", Steps: []workflow.Step{
+		{Name: "start-service", Shell: daemon(keep)},
+		{Name: "scratch", Shell: daemon(kill), KillChildren: true},
+	}})
+	r := wait(t, e, start(t, e, "w", workflow.RunOptions{}))
+	if r.Result != workflow.ResultEnded {
+		t.Fatalf("got %s %q", r.Result, trace(r))
+	}
+	data, err := os.ReadFile(keep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	if !alive(pid) {
+		t.Fatal("the service started by the step died with it")
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	assertGone(t, keep)
+	assertGone(t, kill)
+}

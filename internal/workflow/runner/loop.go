@@ -278,6 +278,9 @@ func (e *Engine) exec(ctx context.Context, a *active, s *workflow.Step, att *his
 		Dir:       e.dir(s),
 		MaxOutput: e.opts.MaxOutput,
 		Grace:     e.opts.Grace,
+		// A step that starts a service must not see it killed when the step's
+		// script exits; see workflow.Step.KillChildren.
+		KeepChildren: !s.KillChildren,
 	})
 	if err != nil {
 		att.ExitCode, att.Error = -1, err.Error()
