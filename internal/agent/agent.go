@@ -30,7 +30,7 @@ type Options struct {
 	Node    string
 	DataDir string
 	Logger  *slog.Logger
-	// RaftHeartbeat overrides the store's timer (tests); zero keeps the store's default.
+	// RaftHeartbeat overrides the raft heartbeat timeout; zero derives it from deadtime.
 	RaftHeartbeat time.Duration
 	// Factory builds resource agents; nil uses the built-in types.
 	Factory grouprun.Factory
@@ -229,7 +229,7 @@ func (a *Agent) openStore() error {
 	var err error
 	a.store, err = store.Open(store.Config{
 		NodeID: a.self.Name, Peers: peers, DataDir: filepath.Join(a.opt.DataDir, "raft"),
-		TLS: a.peerTL, Logger: a.log, HeartbeatTimeout: a.opt.RaftHeartbeat,
+		TLS: a.peerTL, Logger: a.log, HeartbeatTimeout: a.raftHeartbeat(),
 	})
 	if err != nil {
 		return fmt.Errorf("replicated log: %w", err)
@@ -282,4 +282,15 @@ func (a *Agent) closeClients() {
 	for _, c := range a.clients {
 		c.Close()
 	}
+}
+
+// raftHeartbeat ties the consensus timers to deadtime. Failure detection is the
+// heartbeats' job; raft only has to elect a new coordinator within about the time a
+// lease takes to expire. Its leader sends a heartbeat every tenth of this timeout,
+// the biggest share of an idle node's CPU, so it is no shorter than it must be.
+func (a *Agent) raftHeartbeat() time.Duration {
+	if a.opt.RaftHeartbeat > 0 {
+		return a.opt.RaftHeartbeat
+	}
+	return min(max(a.cfg.Cluster.Timing.Deadtime.D()/2, 200*time.Millisecond), 2*time.Second)
 }

@@ -23,8 +23,29 @@ type coordinator struct {
 	out   chan []model.Event
 	fence chan fenceRequest
 
+	lastKey   decideKey     // loop only
+	lastRound time.Duration // loop only
+
 	fencingMu sync.Mutex
 	fencing   map[string]time.Time // guarded by fencingMu: node -> when its fence started
+}
+
+// decideEvery bounds how long a coordinator goes without a placement round.
+const decideEvery = 250 * time.Millisecond
+
+type decideKey struct {
+	index uint64
+	nodes string
+}
+
+// nodesKey summarises what placement looks at in the membership view.
+func nodesKey(v *membership.View) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%v %v;", v.LeaseHeld, v.Epoch)
+	for _, p := range v.Peers {
+		fmt.Fprintf(&b, "%s %s %v %v;", p.Name, p.State, p.LeaseHeld, p.Lease)
+	}
+	return b.String()
 }
 
 type fenceRequest struct {
@@ -43,9 +64,16 @@ func newCoordinator() *coordinator {
 // from the loop only.
 func (a *Agent) decide(eng *membership.Engine, v *membership.View, now time.Duration) {
 	c := a.coord
-	if !c.ready.Load() || c.busy.Load() || !a.store.IsLeader() {
+	if len(a.cfg.Groups) == 0 || !c.ready.Load() || c.busy.Load() || !a.store.IsLeader() {
 		return
 	}
+	// A round is cheap but not free: run it when the log or the nodes changed,
+	// and at least every decideEvery (time-based conditions: failback delay, initdead).
+	key := decideKey{index: a.store.LastIndex(), nodes: nodesKey(v)}
+	if key == c.lastKey && now-c.lastRound < decideEvery {
+		return
+	}
+	c.lastKey, c.lastRound = key, now
 	in := decide.Input{Coordinator: a.self.Name, Groups: a.cfg.Groups, State: a.store.ClusterState(),
 		Nodes: a.nodeViews(v), Uptime: v.Uptime, Initdead: a.cfg.Cluster.Timing.Initdead.D(),
 		SurelyExpired: eng.SurelyExpired, Fencing: a.fenceable()}

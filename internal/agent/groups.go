@@ -43,12 +43,12 @@ func (a *Agent) updateGroups(v *membership.View) {
 	if a.runner == nil || len(a.runner.Groups()) == 0 {
 		return
 	}
-	st := a.store.ClusterState()
-	seen := groupsSeen{index: st.LastIndex, epoch: v.Epoch, held: v.LeaseHeld}
+	seen := groupsSeen{index: a.store.LastIndex(), epoch: v.Epoch, held: v.LeaseHeld}
 	if seen == a.lastGroups {
 		return
 	}
 	a.lastGroups = seen
+	st := a.store.ClusterState()
 	for _, name := range a.runner.Groups() {
 		a.runner.Update(name, desiredFor(a.self.Name, st, name, v))
 	}

@@ -421,6 +421,12 @@ func (s *Store) Leader() (id, addr string) {
 	return string(i), string(a)
 }
 
+// LastIndex is the index of the newest committed event applied here.
+func (s *Store) LastIndex() uint64 {
+	_, last := s.fsm.counts()
+	return last
+}
+
 // ClusterState is a copy of the projection of the committed log. On a new leader,
 // call Barrier first so that it includes everything the previous leader committed.
 func (s *Store) ClusterState() *clusterstate.State { return s.fsm.clusterState() }
