@@ -62,6 +62,11 @@ type Agent struct {
 	releaseCh chan string
 
 	lastGroups groupsSeen // loop only
+	isolated   bool       // loop only
+
+	// bg tracks short-lived background work (isolation scripts); bgCtx ends with Run.
+	bg    *sync.WaitGroup
+	bgCtx context.Context
 
 	clientsMu sync.Mutex
 	clients   map[string]*apiclient.Client // guarded by clientsMu; per peer, for forwarding
@@ -163,6 +168,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	a.coord = newCoordinator()
+	a.bg, a.bgCtx = &sync.WaitGroup{}, ctx
+	defer a.bg.Wait()
 	recv := make(chan heartbeat.Received, 256)
 	a.shipper = newShipper(a.ship, a.log)
 	goFn("heartbeat transport", func(ctx context.Context) error { return a.transport.Run(ctx, recv) })

@@ -41,6 +41,7 @@ func (a *Agent) loop(ctx context.Context, eng *membership.Engine, recv <-chan he
 		v := eng.View(now)
 		a.view.Store(&v)
 		a.updateGroups(&v)
+		a.checkIsolation(&v)
 		a.decide(eng, &v, now)
 		if bad := a.badHeartbeats(); bad > reportedBad && time.Since(lastAuthReport) >= authReportEvery {
 			a.emit(model.Event{Kind: model.EventAuthRejected, Severity: model.SeverityWarning, Reporter: a.self.Name,

@@ -34,6 +34,19 @@ type Cluster struct {
 	SecretsDir string `yaml:"secrets_dir"`
 	Timing     Timing `yaml:"timing"`
 	Ports      Ports  `yaml:"ports"`
+	// Isolation is what a node does when it hears no peer on any link (seed 002's
+	// Split Brain Assassin): tell the load balancer to stop sending it traffic.
+	Isolation Isolation `yaml:"isolation"`
+}
+
+// Isolation configures the isolated-node protocol.
+type Isolation struct {
+	// NotificationDir receives outOfOrder.<group> files (and outOfOrder.all) while
+	// the node is isolated; they are removed when it is healthy again.
+	NotificationDir string `yaml:"notification_dir"`
+	// OnIsolated and OnRecovered are commands (argv) run once per transition.
+	OnIsolated  []string `yaml:"on_isolated"`
+	OnRecovered []string `yaml:"on_recovered"`
 }
 
 // Timing uses Heartbeat's names (ha.cf): keepalive, warntime, deadtime, initdead.

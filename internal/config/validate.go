@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"regexp"
 	"time"
 )
@@ -55,6 +56,7 @@ func (c *Config) validate(l locator) []Problem {
 	ps = append(ps, c.validateTiming(l)...)
 	ps = append(ps, c.validatePorts(l)...)
 	ps = append(ps, c.validateNodes(l)...)
+	ps = append(ps, c.validateIsolation(l)...)
 	ps = append(ps, c.validateGroups(l)...)
 	ps = append(ps, c.validateFencing(l)...)
 	return ps
@@ -182,4 +184,27 @@ func validateAddresses(l locator, field string, n Node, seen map[netip.Addr]stri
 		seen[ip] = n.Name
 	}
 	return ps
+}
+
+func (c *Config) validateIsolation(l locator) []Problem {
+	var ps []Problem
+	iso := c.Cluster.Isolation
+	for _, cmd := range []struct {
+		field string
+		argv  []string
+	}{{"on_isolated", iso.OnIsolated}, {"on_recovered", iso.OnRecovered}} {
+		if len(cmd.argv) > 0 && !filepath.IsAbs(cmd.argv[0]) {
+			ps = append(ps, l.problem("cluster.isolation."+cmd.field, "%q: use an absolute path", cmd.argv[0]))
+		}
+	}
+	return ps
+}
+
+// NotificationDir resolves the isolation notification directory ("" when unset).
+func (c *Config) NotificationDir() string {
+	d := c.Cluster.Isolation.NotificationDir
+	if d == "" || filepath.IsAbs(d) {
+		return d
+	}
+	return filepath.Join(c.Dir(), d)
 }

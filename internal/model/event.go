@@ -41,6 +41,8 @@ const (
 	EventMaintenanceOn      EventKind = "maintenance_on"
 	EventMaintenanceOff     EventKind = "maintenance_off"
 	EventNodeFenced         EventKind = "node_fenced"
+	EventNodeIsolated       EventKind = "node_isolated"
+	EventNodeRecovered      EventKind = "node_recovered"
 	EventFenceFailed        EventKind = "fence_failed"
 )
 
