@@ -96,3 +96,21 @@ func TestAgentRefusesBadConfig(t *testing.T) {
 		t.Fatalf("agent on a bad config: exit %d %q", code, errs)
 	}
 }
+
+func TestSimulateANodeDeath(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, errs := run(t, "init", "--dir", dir, "--cluster", "c", "--node", "a=10.0.0.1", "--node", "b=10.0.0.2", "--witness", "w=10.0.0.3"); code != 0 {
+		t.Fatal(errs)
+	}
+	cfg := filepath.Join(dir, "vigil.yaml")
+	f, _ := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("groups:\n  - name: web\n    nodes: [a, b]\n    resources: [{name: p, type: process, command: [/bin/true]}]\n")
+	f.Close()
+	code, out, errs := run(t, "simulate", "--config", cfg, "--down", "a")
+	if code != 0 || !strings.Contains(out, "web    a       b") || !strings.Contains(out, "surely over") {
+		t.Fatalf("simulate: %d %q %q", code, out, errs)
+	}
+	if code, _, _ := run(t, "simulate", "--config", cfg, "--down", "nobody"); code != ExitUsage {
+		t.Fatalf("unknown node: exit %d, want 2", code)
+	}
+}
