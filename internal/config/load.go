@@ -8,11 +8,12 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+
+	"github.com/vigil-ha/vigil/internal/duration"
 )
 
 // Problem is one thing wrong with a config file, located for the operator.
@@ -134,12 +135,7 @@ func friendlyType(t string) string {
 
 // badValueError is returned by our own scalar decoders; the YAML library does not
 // attach a position to them, so valueProblem finds the value in the document.
-type badValueError struct {
-	value string
-	msg   string
-}
-
-func (e *badValueError) Error() string { return e.msg }
+type badValueError = duration.BadValueError
 
 // valueProblem locates a badValueError by searching the document for the offending
 // scalar; the first mapping entry holding it gives the line and the field name.
@@ -149,8 +145,8 @@ func valueProblem(file string, astFile *ast.File, err error) Problem {
 	if !errors.As(err, &bad) || astFile == nil {
 		return p
 	}
-	p.Message = bad.msg
-	finder := &scalarFinder{value: bad.value}
+	p.Message = bad.Msg
+	finder := &scalarFinder{value: bad.Value}
 	for _, doc := range astFile.Docs {
 		if doc.Body != nil && finder.found == nil {
 			ast.Walk(finder, doc.Body)
@@ -182,20 +178,6 @@ func (f *scalarFinder) Visit(n ast.Node) ast.Visitor {
 	}
 	return f
 }
-
-// UnmarshalText accepts Go duration strings; bare numbers are refused because
-// Heartbeat's ha.cf meant seconds and YAML users might mean milliseconds.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return &badValueError{value: string(b), msg: fmt.Sprintf(`invalid duration %q: use a unit, e.g. "200ms" or "2s"`, string(b))}
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalText writes the duration back in Go's notation.
-func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
 // locator finds the line of a field by its path in the parsed document.
 type locator struct {

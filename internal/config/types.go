@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/duration"
+)
 
 // Defaults, documented in docs/config.md. Heartbeat users know these names.
 const (
@@ -74,11 +78,9 @@ type Node struct {
 	Witness   bool     `yaml:"witness"`
 }
 
-// Duration is a time.Duration written as "200ms", "2s".
-type Duration time.Duration
-
-// D returns the value as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
+// Duration is a time.Duration written as "200ms", "2s" (shared with the workflow
+// definitions, which cannot import this package).
+type Duration = duration.Duration
 
 // FenceDevice is a power switch or management board that can turn nodes off,
 // driven by a fence agent (Debian's fence-agents, or a script speaking its protocol:

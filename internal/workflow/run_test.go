@@ -7,12 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-ha/vigil/internal/config"
+	"github.com/vigil-ha/vigil/internal/duration"
 )
 
 var t0 = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 
-func sec(n int) config.Duration { return config.Duration(time.Duration(n) * time.Second) }
+func sec(n int) duration.Duration { return duration.Duration(time.Duration(n) * time.Second) }
 
 func cmdStep(name string) Step { return Step{Name: name, Command: []string{"true"}} }
 

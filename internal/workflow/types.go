@@ -4,7 +4,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/vigil-ha/vigil/internal/config"
+	"github.com/vigil-ha/vigil/internal/duration"
 )
 
 // Reserved transition targets. They are not steps, so no step may take these names.
@@ -79,14 +79,14 @@ type Step struct {
 	// Timeout bounds one attempt (one check for a watch step); 0 means DefaultTimeout.
 	// On timeout the step's whole process group is killed and the attempt has no exit
 	// code, so it takes the `default` transition (abend when there is none).
-	Timeout config.Duration `yaml:"timeout"`
+	Timeout duration.Duration `yaml:"timeout"`
 	// WaitBefore delays the step each time the run enters it (the seed's waitBeforeExecute).
-	WaitBefore config.Duration `yaml:"wait_before"`
+	WaitBefore duration.Duration `yaml:"wait_before"`
 	// Retries is how many more times the step runs, RetryDelay apart, when an attempt
 	// fails (exit code not 0, timeout, could not start; for a watch step, a code that
 	// would leave the watch). The transition follows the last attempt's exit code.
-	Retries    int             `yaml:"retries"`
-	RetryDelay config.Duration `yaml:"retry_delay"`
+	Retries    int               `yaml:"retries"`
+	RetryDelay duration.Duration `yaml:"retry_delay"`
 	// On maps exit codes ("0", "3") or "default" to a step name or to next, end, abend.
 	// Codes not listed go to `default` if present, except 0, which goes to the next
 	// step unless "0" is listed: a `default` written for failures never swallows success.
@@ -103,6 +103,72 @@ type Step struct {
 	// and startup scripts commonly launch them with a plain '&'. A timeout or a stop
 	// kills the step's whole process group either way.
 	KillChildren bool `yaml:"kill_children"`
+	// Remote makes the step act on another node's workflow engine (the seed's @RWC)
+	// instead of running a command: see Remote.
+	Remote *Remote `yaml:"remote"`
+}
+
+// Remote actions.
+const (
+	RemoteRun  = "run"
+	RemoteStop = "stop"
+)
+
+// Exit codes of a remote step, for its `on` transitions. Without wait, a run action
+// succeeds once the remote run has started: as in the seed, the remote procedure
+// must be self-consistent, and only failing to start it is this step's failure.
+const (
+	RemoteExitOK          = 0 // started (with wait: ended); stop: stopped or was not running
+	RemoteExitAbended     = 1 // wait: the remote run ended in abend
+	RemoteExitRefused     = 2 // the remote node refused: unknown workflow or step, already running, exclusive
+	RemoteExitUnreachable = 3 // no answer from the node, or it failed (HTTP 5xx)
+	RemoteExitStopped     = 4 // wait: the remote run was stopped or interrupted
+)
+
+// Remote starts or stops a workflow on another node over the cluster's mutual-TLS
+// API (the seed's "@RWC hostName=… workFlow=… step=… frhd=… command=…").
+//
+//	steps:
+//	  - name: start-db-site-b
+//	    remote: {node: b, workflow: startDatabase, wait: true}
+//	    timeout: 5m
+//	    on: {0: next, default: abend}
+type Remote struct {
+	Node     string `yaml:"node"`
+	Workflow string `yaml:"workflow"`
+	// Step starts the remote run at this step (the seed's step=); with OnlyStep, runs
+	// only this step (the seed's frhd=true).
+	Step     string `yaml:"step"`
+	OnlyStep bool   `yaml:"only_step"`
+	// Action is run (default) or stop.
+	Action string `yaml:"action"`
+	// Wait: a run action waits for the remote run to finish and takes its outcome
+	// (ended 0, abended 1, stopped or interrupted 4), within the step's timeout; a
+	// timeout or a stop of this run stops the remote run too.
+	Wait bool `yaml:"wait"`
+}
+
+// EffectiveAction is Action with its default.
+func (r *Remote) EffectiveAction() string {
+	if r.Action == "" {
+		return RemoteRun
+	}
+	return r.Action
+}
+
+// Describe is the remote command as the run history shows it, in the seed's words.
+func (r *Remote) Describe() []string {
+	out := []string{"@remote", "node=" + r.Node, "workflow=" + r.Workflow, "action=" + r.EffectiveAction()}
+	if r.Step != "" {
+		out = append(out, "step="+r.Step)
+	}
+	if r.OnlyStep {
+		out = append(out, "only_step=true")
+	}
+	if r.Wait {
+		out = append(out, "wait=true")
+	}
+	return out
 }
 
 // Watch turns a step into the seed's health-check loop: the step's command runs every
@@ -110,7 +176,7 @@ type Step struct {
 // other code leaves through the step's `on` (after the step's retries, which absorb a
 // single bad check). Passing checks after the first are counted, not logged one by one.
 type Watch struct {
-	Interval config.Duration `yaml:"interval"`
+	Interval duration.Duration `yaml:"interval"`
 	// While lists the exit codes that keep watching; empty means [0].
 	While []int `yaml:"while"`
 }
@@ -146,6 +212,9 @@ func (s *Step) Argv() []string {
 	}
 	return nil
 }
+
+// IsPause reports whether the step is a pure wait: no command, no remote action.
+func (s *Step) IsPause() bool { return s.Argv() == nil && s.Remote == nil }
 
 // EffectiveTimeout is the bound on one attempt.
 func (s *Step) EffectiveTimeout() time.Duration {
@@ -211,6 +280,10 @@ func (w Workflow) Clone() Workflow {
 		s.Command = append([]string(nil), s.Command...)
 		s.Env = cloneMap(s.Env)
 		s.On = cloneMap(s.On)
+		if s.Remote != nil {
+			rm := *s.Remote
+			s.Remote = &rm
+		}
 		if s.Watch != nil {
 			wt := *s.Watch
 			wt.While = append([]int(nil), wt.While...)

@@ -142,6 +142,8 @@ func (v *validator) step(i int) {
 	s := &v.w.Steps[i]
 	f := fmt.Sprintf("steps[%d]", i)
 	switch {
+	case s.Remote != nil:
+		v.remote(f, s)
 	case len(s.Command) > 0 && s.Shell != "":
 		v.add(f+".shell", "set command (an argv) or shell (a /bin/sh -c string), not both")
 	case len(s.Command) > 0 && s.Command[0] == "":
@@ -149,7 +151,7 @@ func (v *validator) step(i int) {
 	case len(s.Command) == 0 && s.Shell == "" && s.Watch != nil:
 		v.add(f+".command", "a watch step needs a command or shell to check with")
 	case len(s.Command) == 0 && s.Shell == "" && s.WaitBefore <= 0:
-		v.add(f+".command", "required (command: [argv] or shell: string); only a wait_before pause may have none")
+		v.add(f+".command", "required (command: [argv], shell: string or remote: {...}); only a wait_before pause may have none")
 	}
 	for k := range s.Env {
 		if k == "" || strings.ContainsAny(k, "=\x00") {
@@ -199,6 +201,57 @@ func (v *validator) step(i int) {
 				v.add(fmt.Sprintf("%s.watch.while[%d]", f, j), "%d: exit codes are 0-255", c)
 			}
 		}
+	}
+}
+
+// remote checks a remote step. The node is checked by the config loader, which
+// knows the nodes; the remote workflow and step live in the same cluster-wide
+// config and are checked there too.
+func (v *validator) remote(f string, s *Step) {
+	r := s.Remote
+	rf := f + ".remote"
+	switch {
+	case len(s.Command) > 0:
+		v.add(f+".command", "a remote step runs no command: remove command or remote")
+	case s.Shell != "":
+		v.add(f+".shell", "a remote step runs no command: remove shell or remote")
+	case s.Watch != nil:
+		v.add(f+".watch", "a remote step cannot be a watch")
+	}
+	if len(s.Env) > 0 {
+		v.add(f+".env", "does not apply to a remote step")
+	}
+	if s.Dir != "" {
+		v.add(f+".dir", "does not apply to a remote step")
+	}
+	if r.Node == "" {
+		v.add(rf+".node", "required: the node whose workflow to run or stop")
+	}
+	switch {
+	case r.Workflow == "":
+		v.add(rf+".workflow", "required")
+	case !nameRE.MatchString(r.Workflow):
+		v.add(rf+".workflow", "%q is not a workflow name", r.Workflow)
+	}
+	switch r.EffectiveAction() {
+	case RemoteRun:
+		if r.Step != "" && !nameRE.MatchString(r.Step) {
+			v.add(rf+".step", "%q is not a step name", r.Step)
+		}
+		if r.OnlyStep && r.Step == "" {
+			v.add(rf+".only_step", "needs step: the one step to run")
+		}
+	case RemoteStop:
+		for _, bad := range []struct {
+			field string
+			set   bool
+		}{{"step", r.Step != ""}, {"only_step", r.OnlyStep}, {"wait", r.Wait}} {
+			if bad.set {
+				v.add(rf+"."+bad.field, "does not apply to action stop")
+			}
+		}
+	default:
+		v.add(rf+".action", "%q: use run or stop", r.Action)
 	}
 }
 

@@ -113,6 +113,12 @@ func TestValidateProblems(t *testing.T) {
 			{Name: "b", Command: cmd, On: map[string]string{"0": "a"}},
 		}}, "steps[0]", "a, b form a loop", true},
 		{"self loop without pause", Workflow{Name: "w", Steps: []Step{{Name: "a", Command: cmd, On: map[string]string{"1": "a"}}}}, "steps[0]", "a form a loop", true},
+		{"remote without node", Workflow{Name: "w", Steps: []Step{{Name: "a", Remote: &Remote{Workflow: "x"}}}}, "steps[0].remote.node", "required", false},
+		{"remote without workflow", Workflow{Name: "w", Steps: []Step{{Name: "a", Remote: &Remote{Node: "b"}}}}, "steps[0].remote.workflow", "required", false},
+		{"remote and command", Workflow{Name: "w", Steps: []Step{{Name: "a", Command: cmd, Remote: &Remote{Node: "b", Workflow: "x"}}}}, "steps[0].command", "runs no command", false},
+		{"remote bad action", Workflow{Name: "w", Steps: []Step{{Name: "a", Remote: &Remote{Node: "b", Workflow: "x", Action: "restart"}}}}, "steps[0].remote.action", "use run or stop", false},
+		{"remote only_step without step", Workflow{Name: "w", Steps: []Step{{Name: "a", Remote: &Remote{Node: "b", Workflow: "x", OnlyStep: true}}}}, "steps[0].remote.only_step", "needs step", false},
+		{"remote stop with wait", Workflow{Name: "w", Steps: []Step{{Name: "a", Remote: &Remote{Node: "b", Workflow: "x", Action: "stop", Wait: true}}}}, "steps[0].remote.wait", "does not apply", false},
 		{"retry_delay without retries", Workflow{Name: "w", Steps: []Step{{Name: "a", Command: cmd, RetryDelay: sec(1)}}}, "steps[0].retry_delay", "no effect", true},
 	}
 	for _, tc := range cases {
@@ -175,5 +181,25 @@ func TestCoreImportsNoIO(t *testing.T) {
 			imp == "syscall" || strings.Contains(imp, "bbolt") || strings.HasSuffix(imp, "/runexec"):
 			t.Errorf("workflow imports %s; keep I/O in workflow/runner", imp)
 		}
+	}
+}
+
+func TestRemoteStepDecodesAndValidates(t *testing.T) {
+	var f file
+	src := "workflows:\n  - name: site\n    steps:\n      - name: db\n        remote: {node: b, workflow: startDb, step: mount, only_step: true, wait: true}\n        timeout: 5m\n"
+	if err := yaml.UnmarshalWithOptions([]byte(src), &f, yaml.Strict()); err != nil {
+		t.Fatal(err)
+	}
+	if ps := ValidateAll(f.Workflows); len(ps) > 0 {
+		t.Fatalf("problems: %v", ps)
+	}
+	s := f.Workflows[0].Steps[0]
+	if s.Remote.EffectiveAction() != RemoteRun || !s.Remote.OnlyStep || s.IsPause() || s.Argv() != nil {
+		t.Fatalf("decoded %+v", s.Remote)
+	}
+	c := f.Workflows[0].Clone()
+	c.Steps[0].Remote.Node = "zz"
+	if f.Workflows[0].Steps[0].Remote.Node != "b" {
+		t.Fatal("Clone shares the remote spec")
 	}
 }

@@ -52,6 +52,33 @@ type Options struct {
 	KeepRuns     int
 	KeepAttempts int
 	Logger       *slog.Logger
+	// StepExecutor carries out the steps that run no command of their own (remote
+	// steps); without one such steps fail with no exit code.
+	StepExecutor StepExecutor
+}
+
+// StepExecutor carries out a step that is not a command (today: a remote step). The
+// engine stays ignorant of the network; the agent, which has the peers' TLS, does it.
+// ctx carries the step's timeout and ends when the run is stopped or the engine
+// closes: the executor must then return promptly (undoing what it can).
+type StepExecutor func(ctx context.Context, req StepRequest) StepResult
+
+// StepRequest is what a StepExecutor is asked to do.
+type StepRequest struct {
+	RunID     string
+	Workflow  string
+	StartedBy string
+	Step      workflow.Step // a copy
+	Attempt   int
+}
+
+// StepResult is a StepExecutor's answer, recorded like a command's.
+type StepResult struct {
+	// ExitCode picks the transition; -1 means none (a failure).
+	ExitCode int
+	Output   string
+	// Error explains a result without exit code.
+	Error string
 }
 
 // Engine runs workflows on this node. It owns one goroutine per run in progress;

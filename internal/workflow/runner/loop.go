@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -172,7 +173,7 @@ func (e *Engine) loop(a *active) {
 		case workflow.ActExec:
 			step, _ := a.run.Workflow().Step(act.Step)
 			seq++
-			att := history.Attempt{Seq: seq, Step: act.Step, Attempt: act.Attempt, Check: act.Check, Command: step.Argv(), Started: now}
+			att := history.Attempt{Seq: seq, Step: act.Step, Attempt: act.Attempt, Check: act.Check, Command: commandOf(step), Started: now}
 			// A watch check after the first is probably going to pass quietly: it is
 			// written only if it does not (see workflow.Transition.Quiet).
 			quietable := act.Check > 1
@@ -266,8 +267,40 @@ func (e *Engine) sleep(a *active, act workflow.Action) bool {
 	return true
 }
 
+// commandOf is what the history shows the step ran.
+func commandOf(s *workflow.Step) []string {
+	if s.Remote != nil {
+		return s.Remote.Describe()
+	}
+	return s.Argv()
+}
+
+// execOther hands a step that runs no command to the StepExecutor.
+func (e *Engine) execOther(ctx context.Context, a *active, s *workflow.Step, att *history.Attempt) int {
+	if e.opts.StepExecutor == nil {
+		att.ExitCode, att.Error = -1, "this engine cannot run remote steps (no step executor)"
+		return -1
+	}
+	res := e.opts.StepExecutor(ctx, StepRequest{RunID: a.hdr.ID, Workflow: a.name, StartedBy: a.hdr.StartedBy,
+		Step: *s, Attempt: att.Attempt})
+	out := res.Output
+	if len(out) > e.opts.MaxOutput {
+		out, att.Truncated = out[len(out)-e.opts.MaxOutput:], true // the end says how it finished
+	}
+	att.Output, att.ExitCode, att.Error = out, res.ExitCode, res.Error
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// As for a command: a verdict reached after the deadline is not one.
+		att.ExitCode, att.TimedOut = -1, true
+		att.Error = fmt.Sprintf("timed out after %s", s.EffectiveTimeout())
+	}
+	return att.ExitCode
+}
+
 // exec runs one attempt and returns its exit code (-1 for none), filling att.
 func (e *Engine) exec(ctx context.Context, a *active, s *workflow.Step, att *history.Attempt) int {
+	if s.Remote != nil {
+		return e.execOther(ctx, a, s, att)
+	}
 	argv := s.Argv()
 	if argv == nil {
 		return 0 // a pure wait step: its wait_before was the work
