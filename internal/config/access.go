@@ -62,5 +62,5 @@ func (c *Config) Warnings() []string {
 	if len(c.Nodes) == 2 {
 		ws = append(ws, fmt.Sprintf("%s: nodes: two voters have no safe majority: either node alone cannot tell a dead peer from a cut link; add a witness (or configure a fence device) for automatic failover", c.Path))
 	}
-	return ws
+	return append(ws, c.warnings...)
 }

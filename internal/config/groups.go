@@ -39,7 +39,7 @@ type Group struct {
 // Resource is one managed thing; which fields apply depends on Type.
 type Resource struct {
 	Name string `yaml:"name"`
-	Type string `yaml:"type"` // ip | process | systemd | lsb | ocf | mount
+	Type string `yaml:"type"` // ip | process | systemd | lsb | ocf | mount | workflow
 
 	// ip
 	Address   string `yaml:"address"`   // CIDR, e.g. 10.0.0.100/24
@@ -71,6 +71,17 @@ type Resource struct {
 	Options string `yaml:"options"`
 	Fsck    bool   `yaml:"fsck"`
 
+	// workflow: workflows of this node's engine (see the agent's workflow resource).
+	// Start and Stop are required; Takeover replaces Start when the group comes here
+	// because it failed elsewhere; Restart is tried before the group is failed when
+	// the monitor finds it down; Monitor (a workflow) or Check (an argv) is the health check.
+	Start    string   `yaml:"start"`
+	Stop     string   `yaml:"stop"`
+	Takeover string   `yaml:"takeover"`
+	Restart  string   `yaml:"restart"`
+	Monitor  string   `yaml:"monitor"`
+	Check    []string `yaml:"check"`
+
 	// every type
 	Timeouts        Timeouts `yaml:"timeouts"`
 	MonitorInterval Duration `yaml:"monitor_interval"`
@@ -86,12 +97,13 @@ type Timeouts struct {
 // resourceFields lists, per type, the type-specific fields it accepts, so that a
 // field meant for another type is reported instead of silently ignored.
 var resourceFields = map[string][]string{
-	"ip":      {"address", "interface"},
-	"process": {"command", "env", "user", "dir", "log", "stop_signal", "grace"},
-	"systemd": {"unit"},
-	"lsb":     {"script"},
-	"ocf":     {"agent", "params"},
-	"mount":   {"device", "path", "fstype", "options", "fsck"},
+	"ip":       {"address", "interface"},
+	"process":  {"command", "env", "user", "dir", "log", "stop_signal", "grace"},
+	"systemd":  {"unit"},
+	"lsb":      {"script"},
+	"ocf":      {"agent", "params"},
+	"mount":    {"device", "path", "fstype", "options", "fsck"},
+	"workflow": {"start", "stop", "takeover", "restart", "monitor", "check"},
 }
 
 func (r Resource) setFields() []string {
@@ -119,6 +131,12 @@ func (r Resource) setFields() []string {
 	add("fstype", r.FSType != "")
 	add("options", r.Options != "")
 	add("fsck", r.Fsck)
+	add("start", r.Start != "")
+	add("stop", r.Stop != "")
+	add("takeover", r.Takeover != "")
+	add("restart", r.Restart != "")
+	add("monitor", r.Monitor != "")
+	add("check", len(r.Check) > 0)
 	return set
 }
 
@@ -227,7 +245,7 @@ func validateResource(l locator, f string, r Resource, group string, vips map[ne
 	var ps []Problem
 	allowed, known := resourceFields[r.Type]
 	if !known {
-		return append(ps, l.problem(f+".type", "%q: use one of ip, process, systemd, lsb, ocf, mount", r.Type))
+		return append(ps, l.problem(f+".type", "%q: use one of ip, process, systemd, lsb, ocf, mount, workflow", r.Type))
 	}
 	for _, set := range r.setFields() {
 		if !contains(allowed, set) {
@@ -271,6 +289,15 @@ func validateResource(l locator, f string, r Resource, group string, vips map[ne
 		req("device", r.Device != "", "the block device, e.g. /dev/drbd0")
 		req("path", filepath.IsAbs(r.Path), "an absolute mount point")
 		req("fstype", r.FSType != "", "the file system type, e.g. ext4")
+	case "workflow":
+		req("start", r.Start != "", "the workflow that starts the service, e.g. normalPrimer")
+		req("stop", r.Stop != "", "the workflow that stops it, e.g. gracefulShutdown")
+		if r.Monitor != "" && len(r.Check) > 0 {
+			ps = append(ps, l.problem(f+".check", "set monitor (a workflow) or check (a command), not both"))
+		}
+		if len(r.Check) > 0 && r.Check[0] == "" {
+			ps = append(ps, l.problem(f+".check[0]", "the program is empty"))
+		}
 	}
 	return ps
 }

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/duration"
+	"github.com/vigil-ha/vigil/internal/workflow"
 )
 
 // Defaults, documented in docs/config.md. Heartbeat users know these names.
@@ -25,9 +26,15 @@ type Config struct {
 	Groups  []Group `yaml:"groups"`
 	// Fencing devices, spoken to with the fence-agents protocol.
 	Fencing []FenceDevice `yaml:"fencing"`
+	// Workflows are procedures of steps driven by exit codes (docs/config.md).
+	Workflows []workflow.Workflow `yaml:"workflows"`
+	// Batch is the remote batch service; disabled by default.
+	Batch Batch `yaml:"batch"`
 
 	// Path is the file the config was loaded from; relative paths resolve against its directory.
 	Path string `yaml:"-"`
+
+	warnings []string // found by validate, with file:line, for Warnings
 }
 
 // Cluster holds cluster-wide settings.

@@ -59,6 +59,8 @@ func (c *Config) validate(l locator) []Problem {
 	ps = append(ps, c.validateIsolation(l)...)
 	ps = append(ps, c.validateGroups(l)...)
 	ps = append(ps, c.validateFencing(l)...)
+	ps = append(ps, c.validateWorkflows(l)...)
+	ps = append(ps, c.validateBatch(l)...)
 	return ps
 }
 
