@@ -17,6 +17,8 @@ const (
 	DefaultStopTimeout    = 60 * time.Second
 	DefaultMonitorEvery   = 10 * time.Second
 	DefaultMonitorTimeout = 20 * time.Second
+	// DefaultSLA is seed 004's contractual availability, in percent.
+	DefaultSLA = 99.5
 )
 
 // Group is the unit of failover: ordered resources that run together on one node.
@@ -34,6 +36,8 @@ type Group struct {
 	StartTimeout  Duration   `yaml:"start_timeout"`
 	StopTimeout   Duration   `yaml:"stop_timeout"`
 	Resources     []Resource `yaml:"resources"`
+	// SLA is the availability target in percent that `vigil report availability` measures against.
+	SLA float64 `yaml:"sla"`
 }
 
 // Resource is one managed thing; which fields apply depends on Type.
@@ -158,6 +162,9 @@ func (c *Config) applyGroupDefaults() {
 		if g.StopTimeout == 0 {
 			g.StopTimeout = Duration(DefaultStopTimeout)
 		}
+		if g.SLA == 0 {
+			g.SLA = DefaultSLA
+		}
 		for j := range g.Resources {
 			r := &g.Resources[j]
 			if r.MonitorInterval == 0 {
@@ -189,6 +196,9 @@ func (c *Config) validateGroups(l locator) []Problem {
 		case "auto", "manual", "never":
 		default:
 			ps = append(ps, l.problem(f+".failback", "%q: use auto, manual or never", g.Failback))
+		}
+		if g.SLA <= 0 || g.SLA > 100 {
+			ps = append(ps, l.problem(f+".sla", "%v: an availability target in percent, above 0 and at most 100 (e.g. 99.5)", g.SLA))
 		}
 		if g.MaxRestarts < 0 {
 			ps = append(ps, l.problem(f+".max_restarts", "must be 0 or more"))

@@ -44,6 +44,10 @@ const (
 	EventNodeIsolated       EventKind = "node_isolated"
 	EventNodeRecovered      EventKind = "node_recovered"
 	EventFenceFailed        EventKind = "fence_failed"
+	// EventMaintenanceWindow declares planned maintenance from WindowStart to
+	// WindowEnd (for Group, or the whole cluster when Group is empty). It only
+	// excludes that time from availability reports; it switches nothing off.
+	EventMaintenanceWindow EventKind = "maintenance_window"
 )
 
 // Severity orders events for notification routing and colouring.
@@ -80,4 +84,7 @@ type Event struct {
 	By string `json:"by,omitempty"`
 	// Output is a resource action's captured output.
 	Output string `json:"output,omitempty"`
+	// WindowStart and WindowEnd bound a declared maintenance window.
+	WindowStart *time.Time `json:"window_start,omitempty"`
+	WindowEnd   *time.Time `json:"window_end,omitempty"`
 }
