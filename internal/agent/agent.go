@@ -22,6 +22,7 @@ import (
 	"github.com/vigil-ha/vigil/internal/membership"
 	"github.com/vigil-ha/vigil/internal/pki"
 	"github.com/vigil-ha/vigil/internal/store"
+	"github.com/vigil-ha/vigil/internal/workflow/runner"
 )
 
 // Options configure one agent.
@@ -59,6 +60,7 @@ type Agent struct {
 	shipper   *shipper
 	coord     *coordinator
 	runner    *grouprun.Runner
+	wf        *runner.Engine // this node's workflow engine (workflows.go)
 	releaseCh chan string
 
 	lastGroups groupsSeen // loop only
@@ -164,6 +166,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.cleanupVIPs(ctx); err != nil {
 		return err
 	}
+	// Before the groups: workflow resources run on the engine, and their stop
+	// workflows need it until the group workers are done.
+	if err := a.openWorkflows(); err != nil {
+		return err
+	}
+	defer a.closeWorkflows()
 	if a.runner, err = a.newRunner(); err != nil {
 		return err
 	}
@@ -176,6 +184,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	goFn("event shipper", a.shipper.run)
 	goFn("coordinator", a.runCoordinator)
 	goFn("groups", a.runner.Run)
+	goFn("workflow events", a.reportWorkflows)
 	for _, srv := range servers {
 		goFn("api "+srv.addr, srv.serve)
 	}

@@ -61,6 +61,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		versionCmd(g), initCmd(g), agentCmd(g), configCmd(g), statusCmd(g), eventsCmd(g), demoCmd(g), benchCmd(g),
 	)
 	root.AddCommand(operatorCmds(g)...)
+	root.AddCommand(workflowCmd(g), batchCmd(g))
 	root.AddCommand(demoWebCmd(g), simulateCmd(g))
 	err := root.ExecuteContext(ctx)
 	if err == nil {

@@ -40,6 +40,11 @@ type Group struct {
 	Target    string `json:"target,omitempty"`
 	// Ever is true once the group has been assigned at least once.
 	Ever bool `json:"ever,omitempty"`
+	// Takeover: the current assignment moved the group from a node that failed with
+	// it (its lease ran out, or it was released because it failed there), not from a
+	// clean operator move, failback or first placement. A workflow resource then runs
+	// its takeover workflow (the seed's takeControl) instead of its start.
+	Takeover bool `json:"takeover,omitempty"`
 
 	Reports            map[string]Report `json:"reports,omitempty"`
 	Flags              map[string]Flag   `json:"flags,omitempty"`
@@ -87,6 +92,8 @@ func (s *State) Apply(ev model.Event) {
 	g := s.group(ev.Group)
 	switch ev.Kind {
 	case model.EventGroupAssigned:
+		_, prevFailed := g.Flags[g.Node]
+		g.Takeover = g.Node != "" && g.Node != ev.Node && (!g.Releasing || prevFailed)
 		g.Node, g.Epoch, g.AssignedAt, g.Ever = ev.Node, ev.Epoch, ev.Index, true
 		g.Releasing, g.Target = false, ""
 		if g.MoveTarget == ev.Node {

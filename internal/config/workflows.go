@@ -139,6 +139,11 @@ func (c *Config) validateWorkflows(l locator) []Problem {
 					ps = append(ps, l.problem(f+"."+ref.field, "%q is not a workflow (workflows: %v)", ref.name, c.workflowNames()))
 				}
 			}
+			// The restart is guarded against chains only while its run goes on:
+			// the seed ends it with a long wait.
+			if w, ok := c.Workflow(r.Restart); ok && len(w.Steps) > 0 && !w.Steps[len(w.Steps)-1].IsPause() {
+				c.warnings = append(c.warnings, l.problem(f+".restart", "workflow %s does not end with a wait_before pause: a service failing again right after a restart is restarted again, without limit", w.Name).String())
+			}
 		}
 	}
 	return ps

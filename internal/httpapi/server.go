@@ -31,6 +31,8 @@ type Backend interface {
 	// Act records an operator action (move, failback, flags clear, maintenance)
 	// in the replicated log; errors are *Error values naming the bad field.
 	Act(ctx context.Context, kind model.EventKind, by string, a model.OperatorAction) (model.Event, error)
+	// WorkflowBackend: workflows, their runs and the remote batch (workflows.go).
+	WorkflowBackend
 }
 
 // Error is returned as {"error": ..., "field": ...} with Code as the HTTP status.
@@ -77,6 +79,7 @@ func New(b Backend, token string, logger *slog.Logger) http.Handler {
 	mux.Handle("POST /v1/groups/{group}/failback", s.auth(roleOperator, s.action(model.EventFailbackAuthorised)))
 	mux.Handle("POST /v1/flags/clear", s.auth(roleOperator, s.action(model.EventFlagCleared)))
 	mux.Handle("POST /v1/maintenance", s.auth(roleOperator, s.action(model.EventMaintenanceOn)))
+	s.workflowRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Code: http.StatusNotFound, Message: "no such endpoint: " + r.Method + " " + r.URL.Path})
 	})

@@ -52,14 +52,14 @@ const DefaultTimeout = 10 * time.Minute
 //	        wait_before: 5s
 //	        on: {0: health}
 type Workflow struct {
-	Name        string `yaml:"name"`
-	Description string `yaml:"description"`
+	Name        string `yaml:"name" json:"name"`
+	Description string `yaml:"description" json:"description,omitempty"`
 	// First is the step a run starts at; empty means the first step listed.
-	First string `yaml:"first"`
+	First string `yaml:"first" json:"first,omitempty"`
 	// Exclusive: while this workflow runs nothing else runs on the node, and it only
 	// starts when nothing else runs (the seed's exclusiveRunWorkFlow).
-	Exclusive bool   `yaml:"exclusive"`
-	Steps     []Step `yaml:"steps"`
+	Exclusive bool   `yaml:"exclusive" json:"exclusive,omitempty"`
+	Steps     []Step `yaml:"steps" json:"steps,omitempty"`
 }
 
 // Step is one small command whose exit code picks what happens next.
@@ -70,42 +70,42 @@ type Workflow struct {
 // seed's long wait in the last step of a restart workflow, which keeps the workflow
 // running, and so not startable again, for that long.
 type Step struct {
-	Name    string            `yaml:"name"`
-	Command []string          `yaml:"command"`
-	Shell   string            `yaml:"shell"`
-	Env     map[string]string `yaml:"env"`
+	Name    string            `yaml:"name" json:"name"`
+	Command []string          `yaml:"command" json:"command,omitempty"`
+	Shell   string            `yaml:"shell" json:"shell,omitempty"`
+	Env     map[string]string `yaml:"env" json:"env,omitempty"`
 	// Dir is the working directory; relative to the engine's base directory.
-	Dir string `yaml:"dir"`
+	Dir string `yaml:"dir" json:"dir,omitempty"`
 	// Timeout bounds one attempt (one check for a watch step); 0 means DefaultTimeout.
 	// On timeout the step's whole process group is killed and the attempt has no exit
 	// code, so it takes the `default` transition (abend when there is none).
-	Timeout duration.Duration `yaml:"timeout"`
+	Timeout duration.Duration `yaml:"timeout" json:"timeout,omitempty"`
 	// WaitBefore delays the step each time the run enters it (the seed's waitBeforeExecute).
-	WaitBefore duration.Duration `yaml:"wait_before"`
+	WaitBefore duration.Duration `yaml:"wait_before" json:"wait_before,omitempty"`
 	// Retries is how many more times the step runs, RetryDelay apart, when an attempt
 	// fails (exit code not 0, timeout, could not start; for a watch step, a code that
 	// would leave the watch). The transition follows the last attempt's exit code.
-	Retries    int               `yaml:"retries"`
-	RetryDelay duration.Duration `yaml:"retry_delay"`
+	Retries    int               `yaml:"retries" json:"retries,omitempty"`
+	RetryDelay duration.Duration `yaml:"retry_delay" json:"retry_delay,omitempty"`
 	// On maps exit codes ("0", "3") or "default" to a step name or to next, end, abend.
 	// Codes not listed go to `default` if present, except 0, which goes to the next
 	// step unless "0" is listed: a `default` written for failures never swallows success.
 	// Without an entry, 0 goes to the next step (end after the last) and anything else
 	// (including a timeout) to abend.
-	On map[string]string `yaml:"on"`
+	On map[string]string `yaml:"on" json:"on,omitempty"`
 	// Commit marks a consistency point (the seed's commitWorkFlow): when the step
 	// completes with a transition other than abend, the run records that it got here.
-	Commit bool `yaml:"commit"`
+	Commit bool `yaml:"commit" json:"commit,omitempty"`
 	// Watch makes the step a loop: see Watch.
-	Watch *Watch `yaml:"watch"`
+	Watch *Watch `yaml:"watch" json:"watch,omitempty"`
 	// KillChildren kills whatever the step leaves running when it exits. By default
 	// those processes survive, because steps start services ("start the database")
 	// and startup scripts commonly launch them with a plain '&'. A timeout or a stop
 	// kills the step's whole process group either way.
-	KillChildren bool `yaml:"kill_children"`
+	KillChildren bool `yaml:"kill_children" json:"kill_children,omitempty"`
 	// Remote makes the step act on another node's workflow engine (the seed's @RWC)
 	// instead of running a command: see Remote.
-	Remote *Remote `yaml:"remote"`
+	Remote *Remote `yaml:"remote" json:"remote,omitempty"`
 }
 
 // Remote actions.
@@ -134,18 +134,18 @@ const (
 //	    timeout: 5m
 //	    on: {0: next, default: abend}
 type Remote struct {
-	Node     string `yaml:"node"`
-	Workflow string `yaml:"workflow"`
+	Node     string `yaml:"node" json:"node,omitempty"`
+	Workflow string `yaml:"workflow" json:"workflow,omitempty"`
 	// Step starts the remote run at this step (the seed's step=); with OnlyStep, runs
 	// only this step (the seed's frhd=true).
-	Step     string `yaml:"step"`
-	OnlyStep bool   `yaml:"only_step"`
+	Step     string `yaml:"step" json:"step,omitempty"`
+	OnlyStep bool   `yaml:"only_step" json:"only_step,omitempty"`
 	// Action is run (default) or stop.
-	Action string `yaml:"action"`
+	Action string `yaml:"action" json:"action,omitempty"`
 	// Wait: a run action waits for the remote run to finish and takes its outcome
 	// (ended 0, abended 1, stopped or interrupted 4), within the step's timeout; a
 	// timeout or a stop of this run stops the remote run too.
-	Wait bool `yaml:"wait"`
+	Wait bool `yaml:"wait" json:"wait,omitempty"`
 }
 
 // EffectiveAction is Action with its default.
@@ -176,9 +176,9 @@ func (r *Remote) Describe() []string {
 // other code leaves through the step's `on` (after the step's retries, which absorb a
 // single bad check). Passing checks after the first are counted, not logged one by one.
 type Watch struct {
-	Interval duration.Duration `yaml:"interval"`
+	Interval duration.Duration `yaml:"interval" json:"interval,omitempty"`
 	// While lists the exit codes that keep watching; empty means [0].
-	While []int `yaml:"while"`
+	While []int `yaml:"while" json:"while,omitempty"`
 }
 
 // FirstStep is the step a run starts at when no other is asked for.

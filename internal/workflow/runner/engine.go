@@ -99,6 +99,8 @@ type Engine struct {
 	active    map[string]*active           // by run id; guarded by mu
 	byName    map[string]*active           // by workflow; guarded by mu
 
+	recovered []string // runs Open found cut off by a previous agent's end
+
 	subsMu     sync.Mutex
 	subs       map[*subscriber]struct{} // guarded by subsMu
 	subsClosed bool                     // guarded by subsMu: Close has closed them all
@@ -136,7 +138,7 @@ func Open(opts Options) (*Engine, error) {
 	return &Engine{
 		store: store, opts: opts, log: opts.Logger, ctx: ctx, cancel: cancel,
 		workflows: wfs, active: map[string]*active{}, byName: map[string]*active{},
-		subs: map[*subscriber]struct{}{},
+		subs: map[*subscriber]struct{}{}, recovered: ids,
 	}, nil
 }
 
@@ -154,6 +156,10 @@ func index(ws []workflow.Workflow) (map[string]workflow.Workflow, error) {
 	}
 	return m, nil
 }
+
+// Recovered lists the runs Open marked interrupted: a previous agent ended (or
+// crashed) while they were in progress. The agent reports them.
+func (e *Engine) Recovered() []string { return append([]string(nil), e.recovered...) }
 
 // SetWorkflows replaces the definitions (a config reload). Runs in progress keep the
 // definition they started with.
