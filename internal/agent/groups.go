@@ -15,7 +15,7 @@ func (a *Agent) newRunner() (*grouprun.Runner, error) {
 	if factory == nil {
 		factory = a.builtinFactory
 	}
-	return grouprun.New(a.self.Name, a.cfg.Groups, factory, a.emit, a.log.With("component", "groups"))
+	return grouprun.New(a.self.Name, a.cfg.Groups, factory, a.emit, a.Release, a.log.With("component", "groups"))
 }
 
 // builtinFactory maps resource types to their agents.

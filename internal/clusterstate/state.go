@@ -13,6 +13,9 @@ const (
 	RunStopping = "stopping"
 	RunStopped  = "stopped"
 	RunFailed   = "failed"
+	// RunStopFailed: a stop did not complete; parts of the group may still run
+	// there, so it does not count as stopped (the node gives up its lease instead).
+	RunStopFailed = "stop_failed"
 )
 
 // Report is the last thing a node said about a group.
@@ -110,8 +113,10 @@ func (s *State) Apply(ev model.Event) {
 		g.Reports[ev.Reporter] = Report{State: RunStopping, Index: ev.Index, Reason: ev.Reason}
 	case model.EventGroupStopped:
 		g.Reports[ev.Reporter] = Report{State: RunStopped, Index: ev.Index, Reason: ev.Reason}
-	case model.EventGroupStartFailed, model.EventGroupFailed, model.EventGroupStopFailed:
+	case model.EventGroupStartFailed, model.EventGroupFailed:
 		g.Reports[ev.Reporter] = Report{State: RunFailed, Index: ev.Index, Reason: ev.Reason}
+	case model.EventGroupStopFailed:
+		g.Reports[ev.Reporter] = Report{State: RunStopFailed, Index: ev.Index, Reason: ev.Reason}
 	case model.EventFlagSet:
 		g.Flags[ev.Node] = Flag{Reason: ev.Reason, Index: ev.Index}
 	case model.EventFlagCleared:

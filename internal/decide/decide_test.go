@@ -242,3 +242,17 @@ func TestFencedNodeRequiresConfirmedOff(t *testing.T) {
 		t.Fatal("fenced twice")
 	}
 }
+
+func TestFailedStopIsNotAStop(t *testing.T) {
+	w := newWorld(t, group("web", "manual", "a", "b"))
+	w.decide()
+	w.report("a", "web", model.EventGroupStarted)
+	w.apply(model.Event{Kind: model.EventMoveRequested, Group: "web", Target: "b"})
+	expectOne(t, w.decide(), model.EventGroupReleased, "b")
+	w.report("a", "web", model.EventGroupStopFailed)
+	if evs := w.decide(); len(evs) != 0 {
+		t.Fatalf("moved while a's stop failed and its lease may run: %+v", evs)
+	}
+	w.expire("a") // a gave up its lease after the failed stop
+	expectOne(t, w.decide(), model.EventGroupAssigned, "b")
+}

@@ -32,6 +32,9 @@ type Desired struct {
 type Runner struct {
 	self    string
 	emit    func(model.Event)
+	// release gives up this node's lease; called when a stop fails, so that the
+	// group can move once the lease is surely over instead of never.
+	release func(reason string)
 	log     *slog.Logger
 	workers map[string]*worker
 	order   []string
@@ -42,8 +45,11 @@ type Runner struct {
 }
 
 // New builds a runner for the groups that list this node.
-func New(self string, groups []config.Group, factory Factory, emit func(model.Event), log *slog.Logger) (*Runner, error) {
-	r := &Runner{self: self, emit: emit, log: log, workers: map[string]*worker{}, leased: map[resource.Leased]bool{}}
+func New(self string, groups []config.Group, factory Factory, emit func(model.Event), release func(string), log *slog.Logger) (*Runner, error) {
+	if release == nil {
+		release = func(string) {}
+	}
+	r := &Runner{self: self, emit: emit, release: release, log: log, workers: map[string]*worker{}, leased: map[resource.Leased]bool{}}
 	for _, g := range groups {
 		if !listed(g.Nodes, self) {
 			continue

@@ -124,7 +124,7 @@ func newRig(t *testing.T, g config.Group) *rig {
 		rg.fakes[r.Name] = a
 		return a, nil
 	}
-	r, err := New("a", []config.Group{g}, factory, rg.j.emit, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	r, err := New("a", []config.Group{g}, factory, rg.j.emit, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -126,7 +126,11 @@ func (w *worker) stop(ctx context.Context, why string, vipsFirst bool) {
 	ok := w.stopResources(ctx, vipsFirst)
 	w.running = false
 	if !ok {
-		w.report(model.EventGroupStopFailed, model.SeverityCritical, "some resources did not stop; see the resource_action events")
+		w.report(model.EventGroupStopFailed, model.SeverityCritical,
+			"some resources did not stop (see the resource_action events): giving up this node's lease so the group can move safely")
+		// Self-fencing: without a lease the kernel gates the VIPs and the coordinator
+		// moves the group only once the lease is surely over.
+		w.r.release("group " + w.group.Name + " did not stop")
 		return
 	}
 	w.report(model.EventGroupStopped, model.SeverityInfo, why)
