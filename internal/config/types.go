@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/duration"
+	"github.com/vigil-ha/vigil/internal/notify"
 	"github.com/vigil-ha/vigil/internal/workflow"
 )
 
@@ -30,6 +31,8 @@ type Config struct {
 	Workflows []workflow.Workflow `yaml:"workflows"`
 	// Batch is the remote batch service; disabled by default.
 	Batch Batch `yaml:"batch"`
+	// Notifications route committed events to webhooks, mail, scripts, syslog and files.
+	Notifications notify.Config `yaml:"notifications"`
 
 	// Path is the file the config was loaded from; relative paths resolve against its directory.
 	Path string `yaml:"-"`

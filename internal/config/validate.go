@@ -61,6 +61,7 @@ func (c *Config) validate(l locator) []Problem {
 	ps = append(ps, c.validateFencing(l)...)
 	ps = append(ps, c.validateWorkflows(l)...)
 	ps = append(ps, c.validateBatch(l)...)
+	ps = append(ps, c.validateNotifications(l)...)
 	return ps
 }
 
