@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/vigil-ha/vigil/internal/check"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -38,6 +39,14 @@ type Group struct {
 	Resources     []Resource `yaml:"resources"`
 	// SLA is the availability target in percent that `vigil report availability` measures against.
 	SLA float64 `yaml:"sla"`
+	// Checks are health checks of the service, observed from several nodes.
+	Checks []check.Check `yaml:"checks"`
+	// StartGrace and TakeoverGrace: checks are not acted on this long after a
+	// start, or after a takeover.
+	StartGrace    Duration `yaml:"start_grace"`
+	TakeoverGrace Duration `yaml:"takeover_grace"`
+	// SplitBrain optionally probes every node for the service.
+	SplitBrain *SplitBrain `yaml:"split_brain"`
 }
 
 // Resource is one managed thing; which fields apply depends on Type.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"github.com/vigil-ha/vigil/internal/check"
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/duration"
@@ -48,6 +49,9 @@ type Cluster struct {
 	SecretsDir string `yaml:"secrets_dir"`
 	Timing     Timing `yaml:"timing"`
 	Ports      Ports  `yaml:"ports"`
+	// PublicTargets are 3 to 5 addresses on the public network (routers, DNS
+	// servers...): a node that reaches none of them is cut off from its clients.
+	PublicTargets []check.PublicTarget `yaml:"public_targets"`
 	// Isolation is what a node does when it hears no peer on any link (seed 002's
 	// Split Brain Assassin): tell the load balancer to stop sending it traffic.
 	Isolation Isolation `yaml:"isolation"`

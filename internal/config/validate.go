@@ -44,6 +44,7 @@ func (c *Config) applyDefaults() {
 		c.Cluster.SecretsDir = "."
 	}
 	c.applyGroupDefaults()
+	c.applyCheckDefaults()
 }
 
 func (c *Config) validate(l locator) []Problem {
@@ -59,7 +60,8 @@ func (c *Config) validate(l locator) []Problem {
 	ps = append(ps, c.validateIsolation(l)...)
 	ps = append(ps, c.validateGroups(l)...)
 	ps = append(ps, c.validateFencing(l)...)
-	ps = append(ps, c.validateWorkflows(l)...)
+	ps = append(ps, c.validateWorkflows(l)...) // resets the warnings: first
+	ps = append(ps, c.validateChecks(l)...)
 	ps = append(ps, c.validateBatch(l)...)
 	ps = append(ps, c.validateNotifications(l)...)
 	return ps
