@@ -66,6 +66,9 @@ type Agent struct {
 	lastGroups groupsSeen // loop only
 	isolated   bool       // loop only
 
+	// notif delivers notifications while this node coordinates (notify.go).
+	notif notifier
+
 	// bg tracks short-lived background work (isolation scripts); bgCtx ends with Run.
 	bg    *sync.WaitGroup
 	bgCtx context.Context
@@ -183,6 +186,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	goFn("heartbeat transport", func(ctx context.Context) error { return a.transport.Run(ctx, recv) })
 	goFn("event shipper", a.shipper.run)
 	goFn("coordinator", a.runCoordinator)
+	goFn("notifications", a.runNotifications)
 	goFn("groups", a.runner.Run)
 	goFn("workflow events", a.reportWorkflows)
 	for _, srv := range servers {
