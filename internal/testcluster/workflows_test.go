@@ -404,3 +404,82 @@ func TestWorkflowCLI(t *testing.T) {
 		t.Fatalf("after continue: %s", r.Result)
 	}
 }
+
+// workflowGroup is a group whose start, stop and takeover are workflows; each node
+// marks in DIR whether it runs the service and logs which workflow did what.
+const workflowGroup = `  - name: web
+    nodes: [a, b]
+    failback: manual
+    resources:
+      - name: app
+        type: workflow
+        start: startWeb
+        stop: stopWeb
+        takeover: takeWeb
+        check: [/bin/sh, -c, 'test -f %[1]s/$VIGIL_NODE.up']
+        monitor_interval: 200ms
+workflows:
+  - name: startWeb
+    steps:
+      - {name: up, shell: 'touch %[1]s/$VIGIL_NODE.up && echo "start by $VIGIL_STARTED_BY" >> %[1]s/$VIGIL_NODE.log'}
+  - name: takeWeb
+    steps:
+      - {name: up, shell: 'touch %[1]s/$VIGIL_NODE.up && echo "takeover by $VIGIL_STARTED_BY" >> %[1]s/$VIGIL_NODE.log'}
+  - name: stopWeb
+    steps:
+      - {name: down, shell: 'rm -f %[1]s/$VIGIL_NODE.up && echo "stop by $VIGIL_STARTED_BY" >> %[1]s/$VIGIL_NODE.log'}
+`
+
+func TestGroupOfWorkflowsFailsOverWithItsTakeover(t *testing.T) {
+	dir := t.TempDir()
+	c := New(t, Options{Nodes: []string{"a", "b", "q-w"}, Timing: fast, Groups: fmt.Sprintf(workflowGroup, dir)})
+	for _, n := range []string{"a", "b", "q-w"} {
+		c.Start(n)
+	}
+	up := func(node string) bool { _, err := os.Stat(filepath.Join(dir, node+".up")); return err == nil }
+	logOf := func(node string) string { data, _ := os.ReadFile(filepath.Join(dir, node+".log")); return string(data) }
+	runsOn := func(node, other string) func() bool { return func() bool { return up(node) && !up(other) } }
+	c.WaitFor("web started on a by its start workflow", 20*time.Second, runsOn("a", "b"))
+	if got := logOf("a"); got != "start by group web resource app start\n" {
+		t.Fatalf("a's log %q", got)
+	}
+
+	c.Stop("a") // the agent stops its groups on the way out, then b takes over
+	if got := logOf("a"); got != "start by group web resource app start\nstop by group web resource app stop\n" {
+		t.Fatalf("a's log after its stop: %q", got)
+	}
+	c.WaitFor("web taken over by b with the takeover workflow", 15*time.Second, runsOn("b", "a"))
+	if got := logOf("b"); !strings.HasSuffix(got, "takeover by group web resource app takeover\n") || strings.Contains(got, "start by") {
+		t.Fatalf("b's log %q", got)
+	}
+
+	// An operator move is no takeover: a starts it with the start workflow.
+	c.Start("a")
+	c.WaitFor("a back with a lease", 15*time.Second, func() bool {
+		st, err := c.Status("b")
+		n, _ := NodeIn(st, "a")
+		return err == nil && n.State == model.NodeAlive && n.Lease
+	})
+	act(t, c, "b", "/v1/groups/web/move", model.OperatorAction{Node: "a", Reason: "back home"})
+	c.WaitFor("web moved back to a", 15*time.Second, runsOn("a", "b"))
+	if got := logOf("a"); !strings.HasSuffix(got, "start by group web resource app start\n") {
+		t.Fatalf("a's log after the move: %q", got)
+	}
+	if got := logOf("b"); !strings.HasSuffix(got, "stop by group web resource app stop\n") {
+		t.Fatalf("b's log after the move: %q", got)
+	}
+	cl := c.Client("b")
+	defer cl.Close()
+	c.WaitFor("the takeover run in the event log", 10*time.Second, func() bool {
+		evs, err := cl.Events(context.Background(), 0, 10000)
+		if err != nil {
+			return false
+		}
+		for _, ev := range evs {
+			if ev.Kind == model.EventWorkflowEnded && ev.Reporter == "b" && ev.By == "group web resource app takeover" {
+				return true
+			}
+		}
+		return false
+	})
+}
