@@ -21,6 +21,14 @@ const (
 	SetVIPs   = "vips"   // every VIP this node manages: traffic to them is gated
 	SetLeased = "leased" // VIPs whose lease is current, each with a timeout
 	ChainName = "input"
+	// ChainOut gates what the node sends from the VIP: packets with the VIP
+	// as source, and ARP with the VIP as sender address. Without it, a node
+	// whose lease ran out while it was paused (a frozen VM, SIGSTOP) would,
+	// on resuming, retransmit a TCP segment from the VIP before its agent
+	// could remove the address, and the ARP request that goes with it (who
+	// has CLIENT, tell VIP) would point the client's neighbour entry for the
+	// VIP back at this node: a black hole of several seconds for that client.
+	ChainOut = "output"
 
 	// chainPriority runs before conntrack (-200), so that packets of
 	// connections established while the lease was valid are dropped too.
@@ -28,6 +36,8 @@ const (
 	// nfARPIn is NF_ARP_IN: the arp family numbers its hooks differently
 	// from the inet families (where 0 is prerouting).
 	nfARPIn = 0
+	// nfARPOut is NF_ARP_OUT.
+	nfARPOut = 1
 )
 
 // family is one nftables table that gates a VIP.
@@ -37,6 +47,9 @@ type family struct {
 	hook  nftables.ChainHook
 	key   nftables.SetDatatype
 	rules func(vips, leased *nftables.Set) [][]expr.Any
+	// outHook and outRules make the output chain (ChainOut).
+	outHook  nftables.ChainHook
+	outRules func(vips, leased *nftables.Set) [][]expr.Any
 }
 
 var (
@@ -46,6 +59,11 @@ var (
 			// ip daddr @vips ip daddr != @leased drop
 			return [][]expr.Any{gate(nil, expr.PayloadBaseNetworkHeader, 16, 4, vips, leased)}
 		},
+		outHook: *nftables.ChainHookOutput,
+		outRules: func(vips, leased *nftables.Set) [][]expr.Any {
+			// ip saddr @vips ip saddr != @leased drop
+			return [][]expr.Any{gate(nil, expr.PayloadBaseNetworkHeader, 12, 4, vips, leased)}
+		},
 	}
 	famARP = family{
 		name: "arp", fam: nftables.TableFamilyARP, hook: nfARPIn, key: nftables.TypeIPAddr,
@@ -54,6 +72,13 @@ var (
 			// (and replies) whose target is the VIP; offset 24 is the
 			// target protocol address of an Ethernet/IPv4 ARP packet.
 			return [][]expr.Any{gate(nil, expr.PayloadBaseNetworkHeader, 24, 4, vips, leased)}
+		},
+		outHook: nfARPOut,
+		outRules: func(vips, leased *nftables.Set) [][]expr.Any {
+			// arp saddr ip @vips arp saddr ip != @leased drop: requests and
+			// replies whose sender is the VIP (offset 14, the sender
+			// protocol address), which would update neighbour caches.
+			return [][]expr.Any{gate(nil, expr.PayloadBaseNetworkHeader, 14, 4, vips, leased)}
 		},
 	}
 	famIP6 = family{
@@ -74,6 +99,12 @@ var (
 				gate(nil, expr.PayloadBaseNetworkHeader, 24, 16, vips, leased),
 				gate(ns, expr.PayloadBaseTransportHeader, 8, 16, vips, leased),
 			}
+		},
+		outHook: *nftables.ChainHookOutput,
+		outRules: func(vips, leased *nftables.Set) [][]expr.Any {
+			// ip6 saddr @vips ip6 saddr != @leased drop: neighbour
+			// solicitations from the VIP carry its MAC too.
+			return [][]expr.Any{gate(nil, expr.PayloadBaseNetworkHeader, 8, 16, vips, leased)}
 		},
 	}
 	allFamilies = []family{famIP, famARP, famIP6}
@@ -109,14 +140,28 @@ func (f family) leasedSet() *nftables.Set {
 	return &nftables.Set{Table: f.table(), Name: SetLeased, KeyType: f.key, HasTimeout: true}
 }
 
-func (f family) chain() *nftables.Chain {
-	hook := f.hook
+func (f family) chain() *nftables.Chain { return f.chainAt(ChainName, f.hook) }
+
+func (f family) outChain() *nftables.Chain { return f.chainAt(ChainOut, f.outHook) }
+
+func (f family) chainAt(name string, hook nftables.ChainHook) *nftables.Chain {
 	prio := nftables.ChainPriority(chainPriority)
 	policy := nftables.ChainPolicyAccept
 	return &nftables.Chain{
-		Name: ChainName, Table: f.table(), Type: nftables.ChainTypeFilter,
+		Name: name, Table: f.table(), Type: nftables.ChainTypeFilter,
 		Hooknum: &hook, Priority: &prio, Policy: &policy,
 	}
+}
+
+// gateChain is one chain of a family's table with the rules it must hold.
+type gateChain struct {
+	chain *nftables.Chain
+	rules func(vips, leased *nftables.Set) [][]expr.Any
+}
+
+// gates lists the family's chains: input, then output.
+func (f family) gates() []gateChain {
+	return []gateChain{{f.chain(), f.rules}, {f.outChain(), f.outRules}}
 }
 
 // isNotExist reports a missing table, set, chain or element. The
@@ -135,16 +180,18 @@ func isNotExist(err error) bool {
 // With vip valid, the batch also adds it to @vips, before any caller adds
 // the address, so that the VIP never answers unchecked.
 func ensureTables(c *nftables.Conn, fams []family, vip netip.Addr) error {
-	have := make([]int, len(fams))
+	have := make([][]int, len(fams))
 	for i, f := range fams {
-		rules, err := c.GetRules(f.table(), f.chain())
-		switch {
-		case isNotExist(err):
-			have[i] = 0
-		case err != nil:
-			return fmt.Errorf("list rules of %s %s chain %s: %w", f.name, TableName, ChainName, err)
-		default:
-			have[i] = len(rules)
+		for _, g := range f.gates() {
+			rules, err := c.GetRules(f.table(), g.chain)
+			switch {
+			case isNotExist(err):
+				have[i] = append(have[i], 0)
+			case err != nil:
+				return fmt.Errorf("list rules of %s %s chain %s: %w", f.name, TableName, g.chain.Name, err)
+			default:
+				have[i] = append(have[i], len(rules))
+			}
 		}
 	}
 	for i, f := range fams {
@@ -156,14 +203,16 @@ func ensureTables(c *nftables.Conn, fams []family, vip netip.Addr) error {
 		if err := c.AddSet(leased, nil); err != nil {
 			return fmt.Errorf("add set %s %s %s: %w", f.name, TableName, SetLeased, err)
 		}
-		ch := c.AddChain(f.chain())
-		want := f.rules(vips, leased)
-		if have[i] != len(want) {
-			if have[i] > 0 {
-				c.FlushChain(ch)
-			}
-			for _, exprs := range want {
-				c.AddRule(&nftables.Rule{Table: f.table(), Chain: ch, Exprs: exprs})
+		for j, g := range f.gates() {
+			ch := c.AddChain(g.chain)
+			want := g.rules(vips, leased)
+			if have[i][j] != len(want) {
+				if have[i][j] > 0 {
+					c.FlushChain(ch)
+				}
+				for _, exprs := range want {
+					c.AddRule(&nftables.Rule{Table: f.table(), Chain: ch, Exprs: exprs})
+				}
 			}
 		}
 		if vip.IsValid() {
