@@ -59,6 +59,7 @@ type Agent struct {
 	store     *store.Store
 	shipper   *shipper
 	coord     *coordinator
+	checks    *checks // nil when this node probes nothing
 	runner    *grouprun.Runner
 	wf        *runner.Engine // this node's workflow engine (workflows.go)
 	releaseCh chan string
@@ -178,6 +179,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.runner, err = a.newRunner(); err != nil {
 		return err
 	}
+	if a.checks, err = a.newChecks(); err != nil {
+		return err
+	}
 	a.coord = newCoordinator()
 	a.bg, a.bgCtx = &sync.WaitGroup{}, ctx
 	defer a.bg.Wait()
@@ -188,6 +192,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	goFn("coordinator", a.runCoordinator)
 	goFn("notifications", a.runNotifications)
 	goFn("groups", a.runner.Run)
+	if a.checks != nil {
+		goFn("checks", a.runChecks)
+	}
 	goFn("workflow events", a.reportWorkflows)
 	for _, srv := range servers {
 		goFn("api "+srv.addr, srv.serve)
@@ -279,7 +286,7 @@ func (s *apiServer) serve(ctx context.Context) error {
 }
 
 func (a *Agent) listenAPI() ([]*apiServer, error) {
-	h := httpapi.New(a, a.token, a.log)
+	h := a.withMetrics(httpapi.New(a, a.token, a.log)) // metrics.go: /metrics beside the API
 	var out []*apiServer
 	for _, addr := range a.cfg.APIAddrs(a.self) {
 		ln, err := tls.Listen("tcp", addr, a.srvTLS)

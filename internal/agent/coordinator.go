@@ -76,7 +76,7 @@ func (a *Agent) decide(eng *membership.Engine, v *membership.View, now time.Dura
 	c.lastKey, c.lastRound = key, now
 	in := decide.Input{Coordinator: a.self.Name, Groups: a.cfg.Groups, State: a.store.ClusterState(),
 		Nodes: a.nodeViews(v), Uptime: v.Uptime, Initdead: a.cfg.Cluster.Timing.Initdead.D(),
-		SurelyExpired: eng.SurelyExpired, Fencing: a.fenceable()}
+		SurelyExpired: eng.SurelyExpired, Fencing: a.fenceable(), Now: time.Now()}
 	a.requestFences(in)
 	evs := decide.Decide(in)
 	if len(evs) == 0 {
@@ -92,10 +92,10 @@ func (a *Agent) decide(eng *membership.Engine, v *membership.View, now time.Dura
 func (a *Agent) nodeViews(v *membership.View) map[string]decide.Node {
 	out := map[string]decide.Node{}
 	self, _ := a.cfg.Node(a.self.Name)
-	out[self.Name] = decide.Node{Name: self.Name, Witness: self.Witness, Eligible: v.LeaseHeld, Epoch: v.Epoch, AliveFor: v.Uptime}
+	out[self.Name] = decide.Node{Name: self.Name, Witness: self.Witness, Eligible: v.LeaseHeld, Epoch: v.Epoch, AliveFor: v.Uptime, Alive: true}
 	for _, p := range v.Peers {
 		out[p.Name] = decide.Node{Name: p.Name, Witness: p.Witness, Eligible: p.State == model.NodeAlive && p.LeaseHeld,
-			Epoch: p.Lease, AliveFor: p.AliveFor}
+			Epoch: p.Lease, AliveFor: p.AliveFor, Alive: p.State != model.NodeDead && p.SilentFor >= 0}
 	}
 	return out
 }

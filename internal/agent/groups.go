@@ -62,5 +62,8 @@ func desiredFor(self string, st *clusterstate.State, group string, v *membership
 	if g.Releasing && g.Node == self {
 		d.ReleaseAt = g.AssignedAt
 	}
+	if g.Node == self {
+		d.LostAt = g.LostAt
+	}
 	return d
 }

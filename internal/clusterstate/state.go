@@ -2,6 +2,7 @@ package clusterstate
 
 import (
 	"maps"
+	"time"
 
 	"github.com/vigil-ha/vigil/internal/model"
 )
@@ -20,9 +21,10 @@ const (
 
 // Report is the last thing a node said about a group.
 type Report struct {
-	State  string `json:"state"`
-	Index  uint64 `json:"index"` // event index of the report
-	Reason string `json:"reason,omitempty"`
+	State  string    `json:"state"`
+	Index  uint64    `json:"index"` // event index of the report
+	Reason string    `json:"reason,omitempty"`
+	Time   time.Time `json:"time"` // the reporter's clock
 }
 
 // Flag marks "group G failed on node N"; it survives restarts until an operator clears it.
@@ -54,6 +56,19 @@ type Group struct {
 	MoveTarget         string            `json:"move_target,omitempty"`
 	FailbackAuthorised bool              `json:"failback_authorised,omitempty"`
 	Maintenance        bool              `json:"maintenance,omitempty"`
+	// Checks: check name -> observer -> its latest state.
+	Checks map[string]map[string]CheckReport `json:"checks,omitempty"`
+	// LostAt is the index of the last group_lost verdict (0: none).
+	LostAt uint64 `json:"lost_at,omitempty"`
+	// Intruders: nodes asked to stop a copy they run without owning the group.
+	Intruders map[string]uint64 `json:"intruders,omitempty"`
+}
+
+// CheckReport is one observer's view of one group check.
+type CheckReport struct {
+	State string    `json:"state"`
+	Since time.Time `json:"since"` // the observer's clock, when State began
+	Index uint64    `json:"index"`
 }
 
 // State is the projection of the whole log. Apply must stay deterministic: every
@@ -64,15 +79,20 @@ type State struct {
 	LastIndex   uint64            `json:"last_index"`
 	// Fenced: node -> the lease epoch it held when a fence device confirmed it off.
 	Fenced map[string]string `json:"fenced,omitempty"`
+	// PublicLost: nodes that reach none of their public targets.
+	PublicLost map[string]bool `json:"public_lost,omitempty"`
 }
 
 // New returns an empty state.
-func New() *State { return &State{Groups: map[string]*Group{}, Fenced: map[string]string{}} }
+func New() *State {
+	return &State{Groups: map[string]*Group{}, Fenced: map[string]string{}, PublicLost: map[string]bool{}}
+}
 
 func (s *State) group(name string) *Group {
 	g, ok := s.Groups[name]
 	if !ok {
-		g = &Group{Reports: map[string]Report{}, Flags: map[string]Flag{}}
+		g = &Group{Reports: map[string]Report{}, Flags: map[string]Flag{},
+			Checks: map[string]map[string]CheckReport{}, Intruders: map[string]uint64{}}
 		s.Groups[name] = g
 	}
 	return g
@@ -89,6 +109,10 @@ func (s *State) Apply(ev model.Event) {
 			s.Maintenance = false
 		case model.EventNodeFenced:
 			s.Fenced[ev.Node] = ev.Epoch
+		case model.EventPublicLost:
+			s.PublicLost[ev.Reporter] = true
+		case model.EventPublicRegained:
+			delete(s.PublicLost, ev.Reporter)
 		}
 		return
 	}
@@ -106,17 +130,17 @@ func (s *State) Apply(ev model.Event) {
 	case model.EventGroupReleased:
 		g.Releasing, g.Target, g.AssignedAt = true, ev.Target, ev.Index
 	case model.EventGroupStarting:
-		g.Reports[ev.Reporter] = Report{State: RunStarting, Index: ev.Index, Reason: ev.Reason}
+		g.Reports[ev.Reporter] = Report{State: RunStarting, Index: ev.Index, Reason: ev.Reason, Time: ev.Time}
 	case model.EventGroupStarted:
-		g.Reports[ev.Reporter] = Report{State: RunRunning, Index: ev.Index, Reason: ev.Reason}
+		g.Reports[ev.Reporter] = Report{State: RunRunning, Index: ev.Index, Reason: ev.Reason, Time: ev.Time}
 	case model.EventGroupStopping:
-		g.Reports[ev.Reporter] = Report{State: RunStopping, Index: ev.Index, Reason: ev.Reason}
+		g.Reports[ev.Reporter] = Report{State: RunStopping, Index: ev.Index, Reason: ev.Reason, Time: ev.Time}
 	case model.EventGroupStopped:
-		g.Reports[ev.Reporter] = Report{State: RunStopped, Index: ev.Index, Reason: ev.Reason}
+		g.Reports[ev.Reporter] = Report{State: RunStopped, Index: ev.Index, Reason: ev.Reason, Time: ev.Time}
 	case model.EventGroupStartFailed, model.EventGroupFailed:
-		g.Reports[ev.Reporter] = Report{State: RunFailed, Index: ev.Index, Reason: ev.Reason}
+		g.Reports[ev.Reporter] = Report{State: RunFailed, Index: ev.Index, Reason: ev.Reason, Time: ev.Time}
 	case model.EventGroupStopFailed:
-		g.Reports[ev.Reporter] = Report{State: RunStopFailed, Index: ev.Index, Reason: ev.Reason}
+		g.Reports[ev.Reporter] = Report{State: RunStopFailed, Index: ev.Index, Reason: ev.Reason, Time: ev.Time}
 	case model.EventFlagSet:
 		g.Flags[ev.Node] = Flag{Reason: ev.Reason, Index: ev.Index}
 	case model.EventFlagCleared:
@@ -129,6 +153,15 @@ func (s *State) Apply(ev model.Event) {
 		g.MoveTarget = ev.Target
 	case model.EventFailbackAuthorised:
 		g.FailbackAuthorised = true
+	case model.EventCheckChanged:
+		if g.Checks[ev.Resource] == nil {
+			g.Checks[ev.Resource] = map[string]CheckReport{}
+		}
+		g.Checks[ev.Resource][ev.Reporter] = CheckReport{State: ev.State, Since: ev.Time, Index: ev.Index}
+	case model.EventGroupLost:
+		g.LostAt = ev.Index
+	case model.EventIntruderStop:
+		g.Intruders[ev.Node] = ev.Index
 	case model.EventMaintenanceOn:
 		g.Maintenance = true
 	case model.EventMaintenanceOff:
@@ -139,11 +172,16 @@ func (s *State) Apply(ev model.Event) {
 // Clone returns a deep copy that the caller may keep.
 func (s *State) Clone() *State {
 	out := &State{Groups: make(map[string]*Group, len(s.Groups)), Maintenance: s.Maintenance, LastIndex: s.LastIndex,
-		Fenced: maps.Clone(s.Fenced)}
+		Fenced: maps.Clone(s.Fenced), PublicLost: maps.Clone(s.PublicLost)}
 	for k, g := range s.Groups {
 		c := *g
 		c.Reports = maps.Clone(g.Reports)
 		c.Flags = maps.Clone(g.Flags)
+		c.Intruders = maps.Clone(g.Intruders)
+		c.Checks = make(map[string]map[string]CheckReport, len(g.Checks))
+		for k, v := range g.Checks {
+			c.Checks[k] = maps.Clone(v)
+		}
 		out.Groups[k] = &c
 	}
 	return out

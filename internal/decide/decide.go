@@ -19,6 +19,8 @@ type Node struct {
 	Epoch    membership.Epoch
 	// AliveFor is how long the node has been continuously alive (failback delay).
 	AliveFor time.Duration
+	// Alive: heard recently (its check reports count).
+	Alive bool
 }
 
 // Input is everything one decision round looks at.
@@ -36,6 +38,9 @@ type Input struct {
 	// Fencing lists nodes that have a fence device: their groups move only after
 	// the device confirmed them off (then even before the lease expires).
 	Fencing map[string]bool
+	// Now is the coordinator's wall clock, for check verdicts (observers stamp
+	// their reports with theirs; seconds of skew are small next to lost_after).
+	Now time.Time
 }
 
 // gone says whether node can no longer run anything under epoch.
@@ -169,6 +174,12 @@ func keepOrMove(in Input, g config.Group, st clusterstate.Group, cands []Node) (
 	if flagged(st, st.Node) {
 		return release(st, cands, "the group failed on "+st.Node)
 	}
+	if ev, ok := publicLossMove(in, st, cands); ok {
+		return ev, true
+	}
+	if ev, ok := lostVerdict(in, g, st); ok {
+		return ev, true
+	}
 	if st.MoveTarget != "" && st.MoveTarget != st.Node {
 		for _, c := range cands {
 			if c.Name == st.MoveTarget {
@@ -214,7 +225,7 @@ func candidates(in Input, g config.Group, st clusterstate.Group) []Node {
 	var out []Node
 	for _, name := range g.Nodes {
 		n, ok := in.Nodes[name]
-		if ok && n.Eligible && !n.Witness && !flagged(st, name) {
+		if ok && n.Eligible && !n.Witness && !flagged(st, name) && !in.State.PublicLost[name] {
 			out = append(out, n)
 		}
 	}

@@ -26,12 +26,16 @@ type Desired struct {
 	ReleaseAt uint64
 	// LeaseLost: the node lost its lease; stop at once, VIPs first.
 	LeaseLost bool
+	// LostAt is the index of the coordinator's latest "group lost" verdict for this
+	// node's copy (its checks failed for a majority of observers): a failure, handled
+	// like a monitor failure (restart phase, then a flag and a move).
+	LostAt uint64
 }
 
 // Runner owns one worker goroutine per group.
 type Runner struct {
-	self    string
-	emit    func(model.Event)
+	self string
+	emit func(model.Event)
 	// release gives up this node's lease; called when a stop fails, so that the
 	// group can move once the lease is surely over instead of never.
 	release func(reason string)

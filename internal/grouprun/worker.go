@@ -30,6 +30,7 @@ type worker struct {
 	want       Desired
 	running    bool // every resource started and not stopped since
 	releaseAck uint64
+	lostAck    uint64      // the last group_lost verdict acted on
 	restarts   []time.Time // local restarts within the window
 }
 
@@ -80,6 +81,12 @@ func (w *worker) reconcile(ctx context.Context) {
 		w.start(ctx)
 	case !d.Run && w.running:
 		w.stop(ctx, "no longer assigned here", false)
+	}
+	if d.LostAt > w.lostAck {
+		w.lostAck = d.LostAt
+		if w.running && d.Run {
+			w.failed(ctx, "the coordinator found the group lost (its checks failed for a majority of observers)")
+		}
 	}
 	if d.ReleaseAt > w.releaseAck && !d.Run {
 		w.releaseAck = d.ReleaseAt

@@ -43,6 +43,12 @@ const (
 	EventNodeFenced         EventKind = "node_fenced"
 	EventNodeIsolated       EventKind = "node_isolated"
 	EventNodeRecovered      EventKind = "node_recovered"
+	EventCheckChanged       EventKind = "check_changed"
+	EventPublicLost         EventKind = "public_lost"
+	EventPublicRegained     EventKind = "public_regained"
+	EventGroupLost          EventKind = "group_lost"
+	EventSplitBrain         EventKind = "split_brain"
+	EventIntruderStop       EventKind = "intruder_stop_requested"
 	EventFenceFailed        EventKind = "fence_failed"
 	// EventMaintenanceWindow declares planned maintenance from WindowStart to
 	// WindowEnd (for Group, or the whole cluster when Group is empty). It only
@@ -84,6 +90,8 @@ type Event struct {
 	By string `json:"by,omitempty"`
 	// Output is a resource action's captured output.
 	Output string `json:"output,omitempty"`
+	// State is a check's new state (up, down, unknown) in check_changed events.
+	State string `json:"state,omitempty"`
 	// WindowStart and WindowEnd bound a declared maintenance window.
 	WindowStart *time.Time `json:"window_start,omitempty"`
 	WindowEnd   *time.Time `json:"window_end,omitempty"`
