@@ -286,7 +286,7 @@ func (s *apiServer) serve(ctx context.Context) error {
 }
 
 func (a *Agent) listenAPI() ([]*apiServer, error) {
-	h := a.withMetrics(httpapi.New(a, a.token, a.log)) // metrics.go: /metrics beside the API
+	h := httpapi.New(a, a.token, a.log)
 	var out []*apiServer
 	for _, addr := range a.cfg.APIAddrs(a.self) {
 		ln, err := tls.Listen("tcp", addr, a.srvTLS)
