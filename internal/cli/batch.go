@@ -52,7 +52,11 @@ a refusal (HTTP 4xx: unknown command, parameter not allowed) is not.`,
 			if tries < 1 {
 				return usagef("--tries must be at least 1")
 			}
-			c, _, err := g.connect(node)
+			name, err := g.oneNode(node)
+			if err != nil {
+				return err
+			}
+			c, _, err := g.connect(name)
 			if err != nil {
 				return err
 			}

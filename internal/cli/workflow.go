@@ -40,16 +40,48 @@ func wfVerb(g *globals, use, short string, args cobra.PositionalArgs, run func(c
 		Short: short,
 		Args:  args,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, _, err := g.connect(*node)
+			name, err := g.oneNode(*node)
+			if err != nil {
+				return err
+			}
+			c, _, err := g.connect(name)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			return run(cmd.Context(), c, args, *node)
+			return run(cmd.Context(), c, args, name)
 		},
 	}
 	cmd.Flags().StringVar(node, "node", "", "the node whose engine to use (default: this machine's node); workflows and runs are per node")
 	return cmd, node
+}
+
+// oneNode is the node a per-node verb talks to: --node, else this machine's node.
+// Unlike the cluster-wide verbs it never falls back to another node: a workflow
+// started on the wrong node (a takeover where the service runs) does harm.
+func (g *globals) oneNode(node string) (string, error) {
+	if node != "" {
+		return node, nil
+	}
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return "", err
+	}
+	local := localAddrs()
+	var mine []string
+	for _, n := range cfg.Nodes {
+		for _, a := range n.Addresses {
+			if local[a] {
+				mine = append(mine, n.Name)
+				break
+			}
+		}
+	}
+	if len(mine) != 1 {
+		return "", usagef("say which node with --node: workflows, runs and batches are per node, and this machine is %s (nodes: %v)",
+			map[bool]string{true: "several of them", false: "none of them"}[len(mine) > 1], cfg.NodeNames())
+	}
+	return mine[0], nil
 }
 
 func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {

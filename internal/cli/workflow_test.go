@@ -87,3 +87,17 @@ func TestWorkflowVerbsAreRegistered(t *testing.T) {
 		t.Errorf("bad --param: %d %q", code, errs)
 	}
 }
+
+func TestPerNodeVerbsNeedANode(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "vigil.yaml")
+	src := "cluster:\n  name: x\nnodes:\n  - {name: a, addresses: [198.51.100.201]}\n  - {name: b, addresses: [198.51.100.202]}\n"
+	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"workflow", "list"}, {"batch", "run", "x"}} {
+		code, _, errs := run(t, append(args, "--config", p)...)
+		if code != ExitUsage || !strings.Contains(errs, "--node") {
+			t.Errorf("%v without --node on no node: %d %q", args, code, errs)
+		}
+	}
+}
