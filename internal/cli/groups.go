@@ -145,5 +145,5 @@ func operatorCmds(g *globals) []*cobra.Command {
 			}
 			return "/v1/maintenance", act, nil
 		})
-	return []*cobra.Command{groupsCmd(g), move, failback, flags, maint}
+	return []*cobra.Command{groupsCmd(g), move, failback, flags, withWindow(g, maint)}
 }

@@ -33,6 +33,8 @@ type Backend interface {
 	Act(ctx context.Context, kind model.EventKind, by string, a model.OperatorAction) (model.Event, error)
 	// WorkflowBackend: workflows, their runs and the remote batch (workflows.go).
 	WorkflowBackend
+	// MaintenanceBackend: declared maintenance windows (maintenance.go).
+	MaintenanceBackend
 }
 
 // Error is returned as {"error": ..., "field": ...} with Code as the HTTP status.
@@ -80,6 +82,7 @@ func New(b Backend, token string, logger *slog.Logger) http.Handler {
 	mux.Handle("POST /v1/flags/clear", s.auth(roleOperator, s.action(model.EventFlagCleared)))
 	mux.Handle("POST /v1/maintenance", s.auth(roleOperator, s.action(model.EventMaintenanceOn)))
 	s.workflowRoutes(mux)
+	s.maintenanceRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Code: http.StatusNotFound, Message: "no such endpoint: " + r.Method + " " + r.URL.Path})
 	})
