@@ -195,6 +195,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.checks != nil {
 		goFn("checks", a.runChecks)
 	}
+	goFn("split-brain probes", a.runSplitBrain)
 	goFn("workflow events", a.reportWorkflows)
 	for _, srv := range servers {
 		goFn("api "+srv.addr, srv.serve)

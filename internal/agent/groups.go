@@ -65,5 +65,6 @@ func desiredFor(self string, st *clusterstate.State, group string, v *membership
 	if g.Node == self {
 		d.LostAt = g.LostAt
 	}
+	d.IntruderAt = g.Intruders[self]
 	return d
 }

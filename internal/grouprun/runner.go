@@ -30,6 +30,9 @@ type Desired struct {
 	// node's copy (its checks failed for a majority of observers): a failure, handled
 	// like a monitor failure (restart phase, then a flag and a move).
 	LostAt uint64
+	// IntruderAt is the index of a request to stop a copy of the group found running
+	// here although this node does not own it (split brain, e.g. started by hand).
+	IntruderAt uint64
 }
 
 // Runner owns one worker goroutine per group.

@@ -27,11 +27,12 @@ type worker struct {
 	resources []managed
 	desired   chan Desired
 
-	want       Desired
-	running    bool // every resource started and not stopped since
-	releaseAck uint64
-	lostAck    uint64      // the last group_lost verdict acted on
-	restarts   []time.Time // local restarts within the window
+	want        Desired
+	running     bool // every resource started and not stopped since
+	releaseAck  uint64
+	lostAck     uint64      // the last group_lost verdict acted on
+	intruderAck uint64      // the last intruder stop request acted on
+	restarts    []time.Time // local restarts within the window
 }
 
 func (w *worker) run(ctx context.Context) {
@@ -86,6 +87,12 @@ func (w *worker) reconcile(ctx context.Context) {
 		w.lostAck = d.LostAt
 		if w.running && d.Run {
 			w.failed(ctx, "the coordinator found the group lost (its checks failed for a majority of observers)")
+		}
+	}
+	if d.IntruderAt > w.intruderAck {
+		w.intruderAck = d.IntruderAt
+		if !d.Run {
+			w.stopIntruder(ctx)
 		}
 	}
 	if d.ReleaseAt > w.releaseAck && !d.Run {
@@ -171,6 +178,15 @@ func (w *worker) stopResources(ctx context.Context, vipsFirst bool) bool {
 		stopOne(&w.resources[i])
 	}
 	return ok
+}
+
+// stopIntruder stops every resource of the group here, started by this agent or
+// not: the coordinator found the group answering on this node, which does not own it.
+func (w *worker) stopIntruder(ctx context.Context) {
+	for i := range w.resources {
+		w.resources[i].started = true // stop them all, whoever started them
+	}
+	w.stop(ctx, "split brain: stopping a copy this node does not own", true)
 }
 
 // monitor checks every resource of a running group; a failure triggers the
