@@ -134,6 +134,13 @@ func (w *workflowResource) Monitor(ctx context.Context) (resource.State, resourc
 		switch {
 		case ok:
 			return resource.Running, cout, nil
+		case errors.Is(ctx.Err(), context.Canceled):
+			// Cut by the agent's shutdown, not by the monitor timeout: no verdict,
+			// and surely no reason to flag the group as failed here.
+			if w.started {
+				return resource.Running, cout, nil
+			}
+			return resource.Stopped, cout, nil
 		case !w.started:
 			// Not started by this agent and not answering: nothing left over to stop.
 			return resource.Stopped, cout, nil

@@ -439,7 +439,15 @@ func TestGroupOfWorkflowsFailsOverWithItsTakeover(t *testing.T) {
 	up := func(node string) bool { _, err := os.Stat(filepath.Join(dir, node+".up")); return err == nil }
 	logOf := func(node string) string { data, _ := os.ReadFile(filepath.Join(dir, node+".log")); return string(data) }
 	runsOn := func(node, other string) func() bool { return func() bool { return up(node) && !up(other) } }
-	c.WaitFor("web started on a by its start workflow", 20*time.Second, runsOn("a", "b"))
+	groupRunning := func(node string) func() bool {
+		return func() bool {
+			cl := c.Client(node)
+			defer cl.Close()
+			gs, err := cl.Groups(context.Background())
+			return err == nil && len(gs) == 1 && gs[0].Node == node && gs[0].State == "running"
+		}
+	}
+	c.WaitFor("web started on a by its start workflow", 20*time.Second, func() bool { return runsOn("a", "b")() && groupRunning("a")() })
 	if got := logOf("a"); got != "start by group web resource app start\n" {
 		t.Fatalf("a's log %q", got)
 	}
@@ -448,7 +456,7 @@ func TestGroupOfWorkflowsFailsOverWithItsTakeover(t *testing.T) {
 	if got := logOf("a"); got != "start by group web resource app start\nstop by group web resource app stop\n" {
 		t.Fatalf("a's log after its stop: %q", got)
 	}
-	c.WaitFor("web taken over by b with the takeover workflow", 15*time.Second, runsOn("b", "a"))
+	c.WaitFor("web taken over by b with the takeover workflow", 15*time.Second, func() bool { return runsOn("b", "a")() && groupRunning("b")() })
 	if got := logOf("b"); !strings.HasSuffix(got, "takeover by group web resource app takeover\n") || strings.Contains(got, "start by") {
 		t.Fatalf("b's log %q", got)
 	}
@@ -460,8 +468,14 @@ func TestGroupOfWorkflowsFailsOverWithItsTakeover(t *testing.T) {
 		n, _ := NodeIn(st, "a")
 		return err == nil && n.State == model.NodeAlive && n.Lease
 	})
-	act(t, c, "b", "/v1/groups/web/move", model.OperatorAction{Node: "a", Reason: "back home"})
-	c.WaitFor("web moved back to a", 15*time.Second, runsOn("a", "b"))
+	// Right after a's return the coordinator may be changing: retry until recorded.
+	c.WaitFor("the move recorded", 15*time.Second, func() bool {
+		cl := c.Client("b")
+		defer cl.Close()
+		_, err := cl.Act(context.Background(), "/v1/groups/web/move", model.OperatorAction{Node: "a", Reason: "back home"})
+		return err == nil
+	})
+	c.WaitFor("web moved back to a", 15*time.Second, func() bool { return runsOn("a", "b")() && groupRunning("a")() })
 	if got := logOf("a"); !strings.HasSuffix(got, "start by group web resource app start\n") {
 		t.Fatalf("a's log after the move: %q", got)
 	}
