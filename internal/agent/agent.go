@@ -287,7 +287,7 @@ func (s *apiServer) serve(ctx context.Context) error {
 }
 
 func (a *Agent) listenAPI() ([]*apiServer, error) {
-	h := httpapi.New(a, a.token, a.log)
+	h := a.withMetrics(httpapi.New(a, a.token, a.log)) // metrics.go: /metrics beside the API
 	var out []*apiServer
 	for _, addr := range a.cfg.APIAddrs(a.self) {
 		ln, err := tls.Listen("tcp", addr, a.srvTLS)
