@@ -54,7 +54,12 @@ func TestReportAvailabilitySmoke(t *testing.T) {
 		return code == ExitOK && strings.Contains(out, "running")
 	})
 
-	code, out, errs := run(t, "--config", cfgPath, "maintenance", "--window", "now/2h", "web", "--reason", "disk swap")
+	var code int
+	var out, errs string
+	c.WaitFor("a coordinator to record the window", 10*time.Second, func() bool {
+		code, out, errs = run(t, "--config", cfgPath, "maintenance", "--window", "now/2h", "web", "--reason", "disk swap")
+		return !strings.Contains(errs, "HTTP 503") // no coordinator yet
+	})
 	if code != ExitOK || !strings.Contains(out, "maintenance_window for group web") {
 		t.Fatalf("maintenance --window: %d %q %q", code, out, errs)
 	}
