@@ -35,6 +35,9 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./internal/config/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./internal/heartbeat/
 	$(GO) test -run='^$$' -fuzz='^FuzzUnmarshal$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./internal/heartbeat/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseHaCf$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./internal/hbimport/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseHaresources$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./internal/hbimport/
+	$(GO) test -run='^$$' -fuzz='^FuzzImport$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./internal/hbimport/
 
 # Real 3-node clusters on loopback (no root needed); results go to bench/results/.
 bench: build

@@ -63,6 +63,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.AddCommand(operatorCmds(g)...)
 	root.AddCommand(workflowCmd(g), batchCmd(g))
 	root.AddCommand(demoWebCmd(g), simulateCmd(g))
+	root.AddCommand(importCmd(g))
 	root.AddCommand(reportCmd(g))
 	err := root.ExecuteContext(ctx)
 	if err == nil {
