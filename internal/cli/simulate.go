@@ -10,15 +10,18 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/vigil-ha/vigil/internal/clusterstate"
+	"github.com/vigil-ha/vigil/internal/config"
 	"github.com/vigil-ha/vigil/internal/model"
+	"github.com/vigil-ha/vigil/internal/sim"
 	"github.com/vigil-ha/vigil/internal/whatif"
 )
 
 func simulateCmd(g *globals) *cobra.Command {
 	var down, fail, clear []string
 	var live bool
+	var scenario string
 	cmd := &cobra.Command{
-		Use:   "simulate [--down NODE]... [--fail GROUP=NODE]... [--clear GROUP=NODE]... [--live]",
+		Use:   "simulate [--scenario FILE] | [--down NODE]... [--fail GROUP=NODE]... [--clear GROUP=NODE]... [--live]",
 		Short: "Ask what the coordinator would do if nodes died or groups failed, without touching anything",
 		Long: "Runs the coordinator's own placement core on a copy of the state: a healthy cluster\n" +
 			"from the config, or with --live the current placement read from a node. Prints where\n" +
@@ -28,6 +31,9 @@ func simulateCmd(g *globals) *cobra.Command {
 			cfg, err := g.loadConfig()
 			if err != nil {
 				return err
+			}
+			if scenario != "" {
+				return runScenario(g, cfg, scenario)
 			}
 			sc := whatif.Scenario{Down: down}
 			if sc.Fail, err = groupNodePairs("--fail", fail); err != nil {
@@ -54,6 +60,7 @@ func simulateCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringArrayVar(&fail, "fail", nil, "GROUP=NODE: the group fails on that node (repeat)")
 	cmd.Flags().StringArrayVar(&clear, "clear", nil, "GROUP=NODE: clear that flag first (repeat)")
 	cmd.Flags().BoolVar(&live, "live", false, "start from the current placement (asks a node)")
+	cmd.Flags().StringVar(&scenario, "scenario", "", "a timed scenario file (examples/scenarios): run the whole cluster's cores on a simulated clock")
 	return cmd
 }
 
@@ -129,4 +136,24 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// runScenario plays a timed scenario on the real cores with a simulated clock.
+func runScenario(g *globals, cfg *config.Config, path string) error {
+	sc, err := sim.LoadScenario(path, cfg)
+	if err != nil {
+		return usageError{err}
+	}
+	s, err := sim.New(cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stdout, "scenario: %s\n", sc.Name)
+	if sc.Description != "" {
+		fmt.Fprintf(g.stdout, "          %s\n", sc.Description)
+	}
+	for _, l := range s.Run(sc) {
+		fmt.Fprintln(g.stdout, l)
+	}
+	return nil
 }

@@ -131,6 +131,11 @@ func decideGroup(in Input, g config.Group, st clusterstate.Group) (model.Event, 
 	if len(cands) == 0 {
 		return model.Event{}, false
 	}
+	if in.Uptime < in.Initdead && cands[0].Name != g.Nodes[0] {
+		// A cold start (every node rebooted, S5): give the preferred node initdead to
+		// come back, as for a first placement, so the group starts once, there.
+		return model.Event{}, false
+	}
 	return assign(cands[0], fmt.Sprintf("takeover: the lease of %s (%s) is surely over", st.Node, st.Epoch)), true
 }
 

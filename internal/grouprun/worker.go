@@ -81,7 +81,12 @@ func (w *worker) reconcile(ctx context.Context) {
 	case d.Run && !w.running:
 		w.start(ctx)
 	case !d.Run && w.running:
-		w.stop(ctx, "no longer assigned here", false)
+		reason := "no longer assigned here"
+		if d.ReleaseAt > w.releaseAck {
+			// One report answers the release: the coordinator waits for it.
+			w.releaseAck, reason = d.ReleaseAt, "released: stopped on "+w.r.self
+		}
+		w.stop(ctx, reason, false)
 	}
 	if d.LostAt > w.lostAck {
 		w.lostAck = d.LostAt
