@@ -116,11 +116,18 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	a := m.a
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	// NewConstMetric rather than MustNewConstMetric: a label value the registry
+	// refuses (not UTF-8) becomes a scrape error, never a panic.
+	send := func(d *prometheus.Desc, t prometheus.ValueType, v float64, labels ...string) {
+		mt, err := prometheus.NewConstMetric(d, t, v, labels...)
+		if err != nil {
+			mt = prometheus.NewInvalidMetric(d, err)
+		}
+		ch <- mt
 	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) { send(d, prometheus.GaugeValue, v, labels...) }
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+		send(d, prometheus.CounterValue, float64(v), labels...)
 	}
 	b := func(v bool) float64 {
 		if v {
@@ -183,10 +190,14 @@ func (m *metrics) catchUp() {
 		for _, ev := range evs {
 			counted, done := m.follow.Apply(ev)
 			if counted != nil {
-				m.failovers.WithLabelValues(counted.Group).Inc()
+				if c, err := m.failovers.GetMetricWithLabelValues(counted.Group); err == nil {
+					c.Inc()
+				}
 			}
 			if done != nil {
-				m.failoverDur.WithLabelValues(done.Group).Observe(done.Duration().Seconds())
+				if h, err := m.failoverDur.GetMetricWithLabelValues(done.Group); err == nil {
+					h.Observe(done.Duration().Seconds())
+				}
 			}
 			m.after = ev.Index
 		}

@@ -299,12 +299,23 @@ func (s *scan) declared(ev model.Event) {
 	end := *ev.WindowEnd
 	w := &window{Window: Window{Start: *ev.WindowStart, End: &end, Declared: true, Reason: ev.Reason, By: ev.By, Scope: "cluster"}}
 	if ev.Group == "" {
-		s.cluster = append(s.cluster, w)
+		s.cluster = appendWindow(s.cluster, w)
 		return
 	}
 	w.Scope = "group"
 	t := s.group(ev.Group)
-	t.windows = append(t.windows, w)
+	t.windows = appendWindow(t.windows, w)
+}
+
+// appendWindow adds w unless the same window was already declared: an operator
+// (or a client) retrying after an ambiguous failure must not list it twice.
+func appendWindow(list []*window, w *window) []*window {
+	for _, o := range list {
+		if o.Declared && o.Start.Equal(w.Start) && o.End.Equal(*w.End) && o.Reason == w.Reason {
+			return list
+		}
+	}
+	return append(list, w)
 }
 
 func (w *window) span(horizon time.Time) span {

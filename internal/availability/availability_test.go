@@ -351,3 +351,14 @@ func TestJSONUsesSeconds(t *testing.T) {
 		t.Fatalf("JSON: %s", data)
 	}
 }
+
+func TestRepeatedDeclarationListedOnce(t *testing.T) {
+	evs := running(declared(30*min, 40*min, "web"), declared(30*min, 40*min, "web"), declared(30*min, 40*min, ""))
+	rep, err := Compute(evs, Options{Since: at(10 * min), Until: at(60 * min), Groups: []Target{{Group: "web"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := rep.Groups[0]; len(g.Windows) != 2 || g.Maintenance != 10*min {
+		t.Fatalf("windows %+v maintenance %v", g.Windows, g.Maintenance)
+	}
+}

@@ -1,2 +1,2 @@
-// Package availability computes, from the replicated event log, when each group served nowhere and its availability against an SLA target (seed 004).
+// Package availability reads the replicated event log for when each group served nowhere, its availability against an SLA target (seed 004), and its failovers.
 package availability
