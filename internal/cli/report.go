@@ -129,12 +129,11 @@ func writeAvailabilityTable(w io.Writer, rep availability.Report) error {
 	}
 	for _, g := range rep.Groups {
 		for _, in := range g.Incidents {
-			end := "still down"
+			span := "since " + in.Start.Local().Format("2006-01-02 15:04:05") + ", still down"
 			if in.End != nil {
-				end = in.End.Local().Format("2006-01-02 15:04:05")
+				span = in.Start.Local().Format("2006-01-02 15:04:05") + " to " + in.End.Local().Format("2006-01-02 15:04:05")
 			}
-			fmt.Fprintf(w, "  %s: down %s to %s (%s counted): %s\n", g.Name, in.Start.Local().Format("2006-01-02 15:04:05"), end,
-				humanDuration(in.Downtime), in.Cause)
+			fmt.Fprintf(w, "  %s: down %s (%s counted): %s\n", g.Name, span, humanDuration(in.Downtime), in.Cause)
 		}
 		for _, win := range g.Windows {
 			end := "still on"
