@@ -131,12 +131,25 @@ func decideGroup(in Input, g config.Group, st clusterstate.Group) (model.Event, 
 	if len(cands) == 0 {
 		return model.Event{}, false
 	}
+	if holder.Alive && !stoppedSince(st, st.Node, st.AssignedAt) && !in.Fencing[st.Node] {
+		// The holder left its lease but we still hear it: its VIPs are already gated
+		// by the kernel, and it is stopping the rest. Start elsewhere only once it
+		// says it has stopped, so a slow service never runs twice.
+		return model.Event{}, false
+	}
 	if in.Uptime < in.Initdead && cands[0].Name != g.Nodes[0] {
 		// A cold start (every node rebooted, S5): give the preferred node initdead to
 		// come back, as for a first placement, so the group starts once, there.
 		return model.Event{}, false
 	}
 	return assign(cands[0], fmt.Sprintf("takeover: the lease of %s (%s) is surely over", st.Node, st.Epoch)), true
+}
+
+// stoppedSince: node reported the group stopped (or failed, which is reported
+// after its resources were stopped) after the event at index.
+func stoppedSince(st clusterstate.Group, node string, index uint64) bool {
+	r, ok := st.Reports[node]
+	return ok && r.Index > index && (r.State == clusterstate.RunStopped || r.State == clusterstate.RunFailed)
 }
 
 // place makes an initial assignment: the most preferred eligible node, waiting up to
@@ -155,10 +168,7 @@ func place(in Input, g config.Group, st clusterstate.Group, cands []Node) (model
 // finishRelease hands a released group to its target once the old holder has
 // reported it stopped, or its lease is surely over.
 func finishRelease(in Input, st clusterstate.Group, cands []Node) (model.Event, bool) {
-	stopped := false
-	if r, ok := st.Reports[st.Node]; ok && r.Index > st.AssignedAt && (r.State == clusterstate.RunStopped || r.State == clusterstate.RunFailed) {
-		stopped = true
-	}
+	stopped := stoppedSince(st, st.Node, st.AssignedAt)
 	if ep, err := membership.ParseEpoch(st.Epoch); err == nil && in.gone(in.State, st.Node, ep) {
 		stopped = true
 	}

@@ -256,3 +256,21 @@ func TestFailedStopIsNotAStop(t *testing.T) {
 	w.expire("a") // a gave up its lease after the failed stop
 	expectOne(t, w.decide(), model.EventGroupAssigned, "b")
 }
+
+func TestLiveHolderThatLostItsLeaseMustReportStoppedFirst(t *testing.T) {
+	w := newWorld(t, group("web", "manual", "a", "b"))
+	w.decide()
+	w.report("a", "web", model.EventGroupStarted)
+	// a lost its lease (new epoch, told everybody) but is still heard and stopping.
+	node := w.nodes["a"]
+	old := node.Epoch
+	node.Epoch.Gen++
+	node.Eligible, node.Alive = false, true
+	w.nodes["a"] = node
+	w.expired["a "+old.String()] = true
+	if evs := w.decide(); len(evs) != 0 {
+		t.Fatalf("started elsewhere while a may still be stopping: %+v", evs)
+	}
+	w.report("a", "web", model.EventGroupStopped)
+	expectOne(t, w.decide(), model.EventGroupAssigned, "b")
+}
