@@ -81,11 +81,13 @@ type State struct {
 	Fenced map[string]string `json:"fenced,omitempty"`
 	// PublicLost: nodes that reach none of their public targets.
 	PublicLost map[string]bool `json:"public_lost,omitempty"`
+	// Tokens: the live API tokens by name (tokens.go).
+	Tokens map[string]model.TokenInfo `json:"tokens,omitempty"`
 }
 
 // New returns an empty state.
 func New() *State {
-	return &State{Groups: map[string]*Group{}, Fenced: map[string]string{}, PublicLost: map[string]bool{}}
+	return &State{Groups: map[string]*Group{}, Fenced: map[string]string{}, PublicLost: map[string]bool{}, Tokens: map[string]model.TokenInfo{}}
 }
 
 func (s *State) group(name string) *Group {
@@ -113,6 +115,8 @@ func (s *State) Apply(ev model.Event) {
 			s.PublicLost[ev.Reporter] = true
 		case model.EventPublicRegained:
 			delete(s.PublicLost, ev.Reporter)
+		case model.EventTokenCreated, model.EventTokenRevoked:
+			s.applyToken(ev)
 		}
 		return
 	}
@@ -172,7 +176,7 @@ func (s *State) Apply(ev model.Event) {
 // Clone returns a deep copy that the caller may keep.
 func (s *State) Clone() *State {
 	out := &State{Groups: make(map[string]*Group, len(s.Groups)), Maintenance: s.Maintenance, LastIndex: s.LastIndex,
-		Fenced: maps.Clone(s.Fenced), PublicLost: maps.Clone(s.PublicLost)}
+		Fenced: maps.Clone(s.Fenced), PublicLost: maps.Clone(s.PublicLost), Tokens: maps.Clone(s.Tokens)}
 	for k, g := range s.Groups {
 		c := *g
 		c.Reports = maps.Clone(g.Reports)

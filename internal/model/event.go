@@ -95,4 +95,6 @@ type Event struct {
 	// WindowStart and WindowEnd bound a declared maintenance window.
 	WindowStart *time.Time `json:"window_start,omitempty"`
 	WindowEnd   *time.Time `json:"window_end,omitempty"`
+	// Token is the token a token_created or token_revoked event is about.
+	Token *TokenInfo `json:"token,omitempty"`
 }
