@@ -32,6 +32,15 @@ func (a *Agent) Groups() []model.GroupStatus {
 				s.Flags[n] = f.Reason
 			}
 		}
+		for check, byNode := range gs.Checks {
+			if s.Checks == nil {
+				s.Checks = map[string]map[string]string{}
+			}
+			s.Checks[check] = map[string]string{}
+			for n, r := range byNode {
+				s.Checks[check][n] = r.State
+			}
+		}
 		out = append(out, s)
 	}
 	return out

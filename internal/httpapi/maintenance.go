@@ -15,7 +15,7 @@ type MaintenanceBackend interface {
 	DeclareWindow(ctx context.Context, by string, w model.MaintenanceWindow) (model.Event, error)
 }
 
-func (s *server) maintenanceRoutes(mux *http.ServeMux) {
+func (s *server) maintenanceRoutes(mux *routeMux) {
 	mux.Handle("POST /v1/maintenance/window", s.auth(roleOperator, s.declareWindow))
 }
 

@@ -9,11 +9,9 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/model"
-	"github.com/vigil-ha/vigil/internal/pki"
 )
 
 // Backend is what the API needs from the agent.
@@ -35,6 +33,8 @@ type Backend interface {
 	WorkflowBackend
 	// MaintenanceBackend: declared maintenance windows (maintenance.go).
 	MaintenanceBackend
+	// TokenBackend: replicated API tokens and their roles (tokens.go).
+	TokenBackend
 }
 
 // Error is returned as {"error": ..., "field": ...} with Code as the HTTP status.
@@ -49,11 +49,14 @@ func (e *Error) Error() string { return e.Message }
 // ErrNotCoordinator tells a peer to retry with the current coordinator.
 var ErrNotCoordinator = &Error{Code: http.StatusConflict, Message: "not the coordinator"}
 
+// role is what a route needs (auth.go): a token role, or a node certificate.
 type role int
 
 const (
 	roleNone role = iota
+	roleViewer
 	roleOperator
+	roleAdmin
 	roleNode
 )
 
@@ -66,15 +69,21 @@ type server struct {
 // New returns the API handler. token is the operator token; peers authenticate with
 // their cluster certificate (verified by the TLS layer against the cluster CA).
 func New(b Backend, token string, logger *slog.Logger) http.Handler {
+	_, mux := newServer(b, token, logger)
+	return mux
+}
+
+// newServer registers every route on a mux that remembers them (routes.go).
+func newServer(b Backend, token string, logger *slog.Logger) (*server, *routeMux) {
 	s := &server{b: b, token: token, logger: logger}
-	mux := http.NewServeMux()
+	mux := newRouteMux()
 	mux.HandleFunc("GET /v1/health", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.Handle("GET /v1/status", s.auth(roleOperator, s.status))
-	mux.Handle("GET /v1/events", s.auth(roleOperator, s.events))
+	mux.Handle("GET /v1/status", s.auth(roleViewer, s.status))
+	mux.Handle("GET /v1/events", s.auth(roleViewer, s.events))
 	mux.Handle("POST /v1/internal/events", s.auth(roleNode, s.appendEvents))
-	mux.Handle("GET /v1/groups", s.auth(roleOperator, func(http.ResponseWriter, *http.Request, string) (any, error) {
+	mux.Handle("GET /v1/groups", s.auth(roleViewer, func(http.ResponseWriter, *http.Request, string) (any, error) {
 		return s.b.Groups(), nil
 	}))
 	mux.Handle("POST /v1/groups/{group}/move", s.auth(roleOperator, s.action(model.EventMoveRequested)))
@@ -83,48 +92,12 @@ func New(b Backend, token string, logger *slog.Logger) http.Handler {
 	mux.Handle("POST /v1/maintenance", s.auth(roleOperator, s.action(model.EventMaintenanceOn)))
 	s.workflowRoutes(mux)
 	s.maintenanceRoutes(mux)
+	s.tokenRoutes(mux)
+	s.openAPIRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Code: http.StatusNotFound, Message: "no such endpoint: " + r.Method + " " + r.URL.Path})
 	})
-	return mux
-}
-
-type handler func(w http.ResponseWriter, r *http.Request, who string) (any, error)
-
-// auth admits operators by bearer token and nodes by certificate. A node may do
-// everything an operator may; operator tokens never reach the internal endpoints.
-func (s *server) auth(need role, h handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, who := s.identify(r)
-		if got == roleNone {
-			writeError(w, &Error{Code: http.StatusUnauthorized, Message: "missing or invalid credentials: send 'Authorization: Bearer <operator token>'"})
-			return
-		}
-		if need == roleNode && got != roleNode {
-			writeError(w, &Error{Code: http.StatusForbidden, Message: "only cluster nodes may call this endpoint"})
-			return
-		}
-		v, err := h(w, r, who)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		if v != nil {
-			writeJSON(w, http.StatusOK, v)
-		}
-	})
-}
-
-func (s *server) identify(r *http.Request) (role, string) {
-	if r.TLS != nil {
-		if name, ok := pki.PeerName(*r.TLS); ok && s.b.IsNode(name) {
-			return roleNode, name
-		}
-	}
-	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok && pki.TokenEqual(strings.TrimSpace(tok), s.token) {
-		return roleOperator, "operator"
-	}
-	return roleNone, ""
+	return s, mux
 }
 
 func (s *server) status(w http.ResponseWriter, r *http.Request, _ string) (any, error) {
@@ -147,15 +120,23 @@ func (s *server) events(w http.ResponseWriter, r *http.Request, _ string) (any, 
 		}
 		limit = n
 	}
+	f, err := parseEventFilter(q)
+	if err != nil {
+		return nil, err
+	}
 	if q.Get("follow") == "" || q.Get("follow") == "0" || q.Get("follow") == "false" {
+		if f.any() {
+			return s.filtered(f, after, limit), nil
+		}
 		return s.b.Events(after, limit), nil
 	}
-	return nil, s.follow(w, r, after)
+	return nil, s.follow(w, r, after, f)
 }
 
 // follow streams events as newline-delimited JSON: first the backlog after the
 // given index, then new ones as they commit, with a keep-alive comment line.
-func (s *server) follow(w http.ResponseWriter, r *http.Request, after uint64) error {
+// Only events that match f are sent (f.last does not apply to a stream).
+func (s *server) follow(w http.ResponseWriter, r *http.Request, after uint64, f eventFilter) error {
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		return &Error{Code: http.StatusInternalServerError, Message: "streaming unsupported"}
@@ -167,7 +148,9 @@ func (s *server) follow(w http.ResponseWriter, r *http.Request, after uint64) er
 	enc := json.NewEncoder(w)
 	last := after
 	for _, ev := range s.b.Events(after, maxEventsPage) {
-		_ = enc.Encode(ev)
+		if f.match(ev) {
+			_ = enc.Encode(ev)
+		}
 		last = ev.Index
 	}
 	flusher.Flush()
@@ -194,7 +177,13 @@ func (s *server) follow(w http.ResponseWriter, r *http.Request, after uint64) er
 				if missed.Index >= ev.Index {
 					break
 				}
-				_ = enc.Encode(missed)
+				if f.match(missed) {
+					_ = enc.Encode(missed)
+				}
+			}
+			if !f.match(ev) {
+				last = ev.Index
+				continue
 			}
 			if err := enc.Encode(ev); err != nil {
 				return nil

@@ -60,15 +60,15 @@ const (
 	maxOrigin       = 200
 )
 
-func (s *server) workflowRoutes(mux *http.ServeMux) {
-	mux.Handle("GET /v1/workflows", s.auth(roleOperator, s.listWorkflows))
-	mux.Handle("GET /v1/workflows/{name}", s.auth(roleOperator, s.getWorkflow))
+func (s *server) workflowRoutes(mux *routeMux) {
+	mux.Handle("GET /v1/workflows", s.auth(roleViewer, s.listWorkflows))
+	mux.Handle("GET /v1/workflows/{name}", s.auth(roleViewer, s.getWorkflow))
 	mux.Handle("POST /v1/workflows/{name}/run", s.auth(roleOperator, s.runWorkflow))
 	mux.Handle("POST /v1/workflows/{name}/stop", s.auth(roleOperator, s.stopWorkflow))
 	mux.Handle("POST /v1/runs/{id}/continue", s.auth(roleOperator, s.continueRun))
-	mux.Handle("GET /v1/runs", s.auth(roleOperator, s.listRuns))
-	mux.Handle("GET /v1/runs/{id}", s.auth(roleOperator, s.getRun))
-	mux.Handle("GET /v1/runs/{id}/follow", s.auth(roleOperator, s.followRun))
+	mux.Handle("GET /v1/runs", s.auth(roleViewer, s.listRuns))
+	mux.Handle("GET /v1/runs/{id}", s.auth(roleViewer, s.getRun))
+	mux.Handle("GET /v1/runs/{id}/follow", s.auth(roleViewer, s.followRun))
 	mux.Handle("POST /v1/batch/{name}", s.auth(roleOperator, s.runBatch))
 }
 
@@ -146,12 +146,12 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
-// startedBy says who started a run: "operator", or "node:NAME" for a peer, with
-// the origin the caller gave (a remote step names its workflow, run and step).
-func startedBy(who, origin string) (string, error) {
-	by := who
-	if who != "operator" {
-		by = "node:" + who
+// startedBy says who started a run: the token's name, or "node:NAME" for a peer,
+// with the origin the caller gave (a remote step names its workflow, run and step).
+func startedBy(id identity, origin string) (string, error) {
+	by := id.Name
+	if id.Node {
+		by = "node:" + id.Name
 	}
 	if origin == "" {
 		return by, nil
@@ -162,7 +162,7 @@ func startedBy(who, origin string) (string, error) {
 	return by + " (" + origin + ")", nil
 }
 
-func (s *server) runWorkflow(w http.ResponseWriter, r *http.Request, who string) (any, error) {
+func (s *server) runWorkflow(w http.ResponseWriter, r *http.Request, _ string) (any, error) {
 	var req model.WorkflowRunRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		return nil, err
@@ -180,7 +180,7 @@ func (s *server) runWorkflow(w http.ResponseWriter, r *http.Request, who string)
 	if req.From != "" && req.OnlyStep != "" && req.From != req.OnlyStep {
 		return nil, &Error{Code: http.StatusBadRequest, Message: "from and only_step name different steps: give one", Field: "from"}
 	}
-	by, err := startedBy(who, req.Origin)
+	by, err := startedBy(identityOf(r), req.Origin)
 	if err != nil {
 		return nil, err
 	}
@@ -321,10 +321,10 @@ func (s *server) followRun(w http.ResponseWriter, r *http.Request, _ string) (an
 
 // runBatch answers 200 when the command exited 0 and 500 otherwise, with the exit
 // code and output in the body either way (seed 002's Remote Batch).
-func (s *server) runBatch(w http.ResponseWriter, r *http.Request, who string) (any, error) {
-	// For now the operator token is the permission to run batches; nodes, which may
-	// otherwise do what operators do, may not. Per-token roles will narrow this.
-	if who != "operator" {
+func (s *server) runBatch(w http.ResponseWriter, r *http.Request, _ string) (any, error) {
+	// A token with the operator role may run batches (auth checked the role);
+	// nodes, which may otherwise do what operators do, may not.
+	if identityOf(r).Node {
 		return nil, &Error{Code: http.StatusForbidden, Message: "remote batch needs an operator token"}
 	}
 	var req model.BatchRequest

@@ -17,6 +17,8 @@ type GroupStatus struct {
 	MoveTarget  string            `json:"move_target,omitempty"`
 	// FailbackPending: a more preferred node is back and waits for an operator.
 	FailbackAuthorised bool `json:"failback_authorised,omitempty"`
+	// Checks: check name -> observing node -> its latest state (up, down, unknown).
+	Checks map[string]map[string]string `json:"checks,omitempty"`
 }
 
 // OperatorAction is the body of the operator endpoints.
