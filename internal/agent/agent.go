@@ -206,6 +206,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	loopErr := a.loop(ctx, engine, recv)
 	cancel(loopErr)
 	wg.Wait()
+	// The group workers reported their stops while shutting down: hand those
+	// reports to the coordinator, which waits for them before moving the groups.
+	dctx, dcancel := context.WithTimeout(context.Background(), shutdownDrain)
+	a.shipper.drain(dctx)
+	dcancel()
 	a.closeClients()
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		return cause

@@ -73,6 +73,24 @@ func (s *shipper) run(ctx context.Context) error {
 	}
 }
 
+// shutdownDrain bounds the last delivery attempt of a stopping agent.
+const shutdownDrain = 2 * time.Second
+
+// drain delivers what is pending, once, until it is empty or ctx ends.
+func (s *shipper) drain(ctx context.Context) {
+	for ctx.Err() == nil {
+		batch := s.peek()
+		if len(batch) == 0 {
+			return
+		}
+		if err := s.deliver(ctx, batch); err != nil {
+			s.log.Debug("events not delivered at shutdown", "pending", len(batch), "err", err)
+			return
+		}
+		s.commit(len(batch))
+	}
+}
+
 func (s *shipper) peek() []model.Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
