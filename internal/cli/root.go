@@ -65,6 +65,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.AddCommand(demoWebCmd(g), simulateCmd(g))
 	root.AddCommand(importCmd(g))
 	root.AddCommand(reportCmd(g))
+	root.AddCommand(tokenCmd(g))
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK
