@@ -157,13 +157,14 @@ func (e *Engine) loop(a *active) {
 			return
 
 		case workflow.ActWait, workflow.ActPause:
+			if act.Kind == workflow.ActPause {
+				// Before the header says paused: whoever reads it may continue at once.
+				a.setPaused()
+			}
 			if len(pending) > 0 || written.phase != a.hdr.Phase || written.step != a.hdr.Step {
 				if !write() {
 					return
 				}
-			}
-			if act.Kind == workflow.ActPause {
-				a.setPaused()
 			}
 			if !e.sleep(a, act) {
 				interrupt(shutdownNote)
