@@ -7,7 +7,7 @@ COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X github.com/vigil-ha/vigil/internal/cli.Version=$(VERSION) -X github.com/vigil-ha/vigil/internal/cli.Commit=$(COMMIT)
 FUZZTIME ?= 10s
 
-.PHONY: all build deps demo test test-unit fuzz vet bench clean
+.PHONY: all build deps demo test test-unit fuzz vet bench clean deb
 
 all: build
 
@@ -45,6 +45,10 @@ bench: build
 	bin/vigil bench detection --trials 20 --timing tuned --json bench/results/detection-tuned.json
 	bin/vigil bench idle --duration 60s --json bench/results/idle.json
 	$(GO) test -run='^$$' -bench=. -benchtime=1x ./internal/heartbeat/
+
+# dist/vigil_<version>_<arch>.deb: binary, systemd unit, man pages, completions (packaging/).
+deb:
+	VERSION='$(VERSION)' COMMIT='$(COMMIT)' ./packaging/build-deb.sh
 
 clean:
 	rm -rf bin

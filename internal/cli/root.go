@@ -66,6 +66,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.AddCommand(importCmd(g))
 	root.AddCommand(reportCmd(g))
 	root.AddCommand(tokenCmd(g))
+	root.AddCommand(genDocsCmd(g)) // hidden: man pages and completions for packaging/build-deb.sh
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK
