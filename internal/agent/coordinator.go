@@ -92,10 +92,10 @@ func (a *Agent) decide(eng *membership.Engine, v *membership.View, now time.Dura
 func (a *Agent) nodeViews(v *membership.View) map[string]decide.Node {
 	out := map[string]decide.Node{}
 	self, _ := a.cfg.Node(a.self.Name)
-	out[self.Name] = decide.Node{Name: self.Name, Witness: self.Witness, Eligible: v.LeaseHeld, Epoch: v.Epoch, AliveFor: v.Uptime, Alive: true}
+	out[self.Name] = decide.Node{Name: self.Name, Witness: self.Witness, Eligible: v.LeaseHeld, Epoch: v.Epoch, AliveFor: v.Uptime, Alive: true, Seen: true}
 	for _, p := range v.Peers {
 		out[p.Name] = decide.Node{Name: p.Name, Witness: p.Witness, Eligible: p.State == model.NodeAlive && p.LeaseHeld,
-			Epoch: p.Lease, AliveFor: p.AliveFor, Alive: p.State != model.NodeDead && p.SilentFor >= 0}
+			Epoch: p.Lease, AliveFor: p.AliveFor, Alive: p.State != model.NodeDead && p.SilentFor >= 0, Seen: p.SilentFor >= 0}
 	}
 	return out
 }

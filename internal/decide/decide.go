@@ -21,6 +21,10 @@ type Node struct {
 	AliveFor time.Duration
 	// Alive: heard recently (its check reports count).
 	Alive bool
+	// Seen: heard at least once since the coordinator started. At start-up a
+	// node not seen yet may still be booting (initdead); one seen and no longer
+	// alive is dead.
+	Seen bool
 }
 
 // Input is everything one decision round looks at.
@@ -137,9 +141,10 @@ func decideGroup(in Input, g config.Group, st clusterstate.Group) (model.Event, 
 		// says it has stopped, so a slow service never runs twice.
 		return model.Event{}, false
 	}
-	if in.Uptime < in.Initdead && cands[0].Name != g.Nodes[0] {
+	if pref := in.Nodes[g.Nodes[0]]; in.Uptime < in.Initdead && cands[0].Name != g.Nodes[0] && (!pref.Seen || pref.Alive) {
 		// A cold start (every node rebooted, S5): give the preferred node initdead to
-		// come back, as for a first placement, so the group starts once, there.
+		// come back, as for a first placement, so the group starts once, there. Not
+		// when it came back and died again (S1 in a young cluster): nothing to wait for.
 		return model.Event{}, false
 	}
 	return assign(cands[0], fmt.Sprintf("takeover: the lease of %s (%s) is surely over", st.Node, st.Epoch)), true
