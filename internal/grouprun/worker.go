@@ -206,6 +206,9 @@ func (w *worker) monitor(ctx context.Context) {
 		if err == nil && st == resource.Running {
 			continue
 		}
+		if ctx.Err() != nil {
+			return // cut short by the agent's shutdown: no verdict on the resource
+		}
 		reason := fmt.Sprintf("resource %s is %s", m.spec.Name, st)
 		if err != nil {
 			reason += ": " + err.Error()
