@@ -16,6 +16,7 @@ import (
 
 	"github.com/vigil-ha/vigil/internal/apiclient"
 	"github.com/vigil-ha/vigil/internal/config"
+	"github.com/vigil-ha/vigil/internal/console"
 	"github.com/vigil-ha/vigil/internal/grouprun"
 	"github.com/vigil-ha/vigil/internal/heartbeat"
 	"github.com/vigil-ha/vigil/internal/httpapi"
@@ -292,7 +293,12 @@ func (s *apiServer) serve(ctx context.Context) error {
 }
 
 func (a *Agent) listenAPI() ([]*apiServer, error) {
-	h := a.withMetrics(httpapi.New(a, a.token, a.log)) // metrics.go: /metrics beside the API
+	// The web console at / on every node, over the API (which it serves at /v1/).
+	con, err := console.New(console.Options{API: httpapi.New(a, a.token, a.log), Logger: a.log})
+	if err != nil {
+		return nil, fmt.Errorf("console: %w", err)
+	}
+	h := a.withMetrics(con) // metrics.go: /metrics beside the API
 	var out []*apiServer
 	for _, addr := range a.cfg.APIAddrs(a.self) {
 		ln, err := tls.Listen("tcp", addr, a.srvTLS)
@@ -304,6 +310,7 @@ func (a *Agent) listenAPI() ([]*apiServer, error) {
 		}
 		srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second,
 			ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelDebug)}
+		srv.RegisterOnShutdown(con.Close) // Shutdown waits for requests; the console's live streams end here
 		out = append(out, &apiServer{addr: addr, ln: ln, srv: srv})
 	}
 	return out, nil
