@@ -74,6 +74,9 @@ type Options struct {
 	PublicSubnet, HeartbeatSubnet string
 	Nodes                         []NodeSpec
 	Timing                        Timing
+	// Clients are extra lab hosts that run no agent and are not in vigil.yaml
+	// (e.g. a client of the groups' VIPs); they come after the nodes.
+	Clients []string
 }
 
 // Cluster is a running lab cluster. Its methods must be called from the
@@ -158,6 +161,7 @@ func New(t testing.TB, opt Options) *Cluster {
 	for _, n := range opt.Nodes {
 		hosts = append(hosts, n.Name)
 	}
+	hosts = append(hosts, opt.Clients...)
 	l := lab.NewForTest(t, lab.Options{
 		Name:     opt.Tag,
 		Networks: []lab.Network{{Name: Public, Subnet: opt.PublicSubnet}, {Name: Heartbeat, Subnet: opt.HeartbeatSubnet}},
