@@ -13,9 +13,11 @@ fi
 # systemd resource tests (these machines have no systemd as PID 1).
 # resource-agents + kmod + e2fsprogs + util-linux + mount: Debian's OCF agents (Dummy,
 # IPaddr2, Filesystem on a loop device) run unchanged in the resource tests.
+# chromium: the web console's browser test drives it headless (chromedp).
 pkgs=(iproute2 nftables iputils-ping procps psmisc ca-certificates git make
       systemd-container systemd dbus
-      resource-agents kmod e2fsprogs util-linux mount)
+      resource-agents kmod e2fsprogs util-linux mount
+      chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
