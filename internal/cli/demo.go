@@ -139,6 +139,9 @@ func runDemo(ctx context.Context, g *globals, o demoOpts) (err error) {
 	if err := waitForQuorum(ctx, g, cfgPath); err != nil {
 		return err
 	}
+	if err := printConsole(g.stdout, cfgPath, demoNodes[0].name); err != nil {
+		return err
+	}
 	holder := waitForGroup(ctx, g, "web")
 	fmt.Fprintf(g.stdout, "\nThe demo web service runs on %s:\n  curl %s\n", holder, url)
 	fmt.Fprintf(g.stdout, "\nWatch it from another terminal:\n  export VIGIL_CONFIG=%s\n  vigil status\n  vigil groups\n  vigil events --follow\n", cfgPath)

@@ -3,8 +3,8 @@ package console
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"html/template"
+	"net/url"
 	"strings"
 	"time"
 
@@ -12,8 +12,8 @@ import (
 )
 
 var funcs = template.FuncMap{
-	"dict":    dict,
-	"confirm": confirmURL,
+	"dict":       dict,
+	"confirm":    confirmURL,
 	"nodeLevel":  nodeLevel,
 	"groupLevel": groupLevel,
 	"linkLevel":  linkLevel,
@@ -56,7 +56,7 @@ var funcs = template.FuncMap{
 		case *ms < 0:
 			return "never"
 		}
-		return roughly(time.Duration(*ms) * time.Millisecond) + " ago"
+		return roughly(time.Duration(*ms)*time.Millisecond) + " ago"
 	},
 	"took": func(a, b time.Time) string {
 		if a.IsZero() || b.IsZero() {
