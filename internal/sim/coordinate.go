@@ -34,10 +34,10 @@ func (s *Sim) coordinate() {
 	lead := s.nodes[s.leader]
 	v := lead.eng.View(s.now)
 	nodes := map[string]decide.Node{}
-	nodes[lead.name] = decide.Node{Name: lead.name, Witness: lead.witness, Eligible: v.LeaseHeld, Epoch: v.Epoch, AliveFor: v.Uptime, Alive: true}
+	nodes[lead.name] = decide.Node{Name: lead.name, Witness: lead.witness, Eligible: v.LeaseHeld, Epoch: v.Epoch, AliveFor: v.Uptime, Alive: true, Seen: true}
 	for _, p := range v.Peers {
 		nodes[p.Name] = decide.Node{Name: p.Name, Witness: p.Witness, Eligible: p.State == model.NodeAlive && p.LeaseHeld,
-			Epoch: p.Lease, AliveFor: p.AliveFor, Alive: p.State != model.NodeDead && p.SilentFor >= 0}
+			Epoch: p.Lease, AliveFor: p.AliveFor, Alive: p.State != model.NodeDead && p.SilentFor >= 0, Seen: p.SilentFor >= 0}
 	}
 	in := decide.Input{Coordinator: lead.name, Groups: s.cfg.Groups, State: s.state, Nodes: nodes, Uptime: v.Uptime,
 		Initdead: s.cfg.Cluster.Timing.Initdead.D(), SurelyExpired: lead.eng.SurelyExpired, Now: s.base.Add(s.now)}
