@@ -70,7 +70,8 @@ func (a *Agent) apply(acts []membership.Action) error {
 			}
 			a.emit(ev)
 		case membership.LeaseChanged:
-			a.runner.SetLease(act.Held, act.Until-a.now())
+			// An absolute deadline on the monotonic clock (a.start carries it).
+			a.runner.SetLease(act.Held, a.start.Add(act.Until))
 			if !act.Held {
 				a.log.Warn("lease lost: this node may not run groups", "epoch", epochString(act.Epoch))
 			}

@@ -108,25 +108,44 @@ func (r *Runner) Update(group string, d Desired) {
 
 // SetLease renews or revokes, at once and for every started VIP, the kernel-side
 // lease. It is called from the agent's loop on every lease change, so a node that
-// loses its lease stops answering on its VIPs before any worker runs.
-func (r *Runner) SetLease(held bool, remaining time.Duration) {
+// loses its lease stops answering on its VIPs before any worker runs. until is an
+// absolute deadline on the monotonic clock: the time left is worked out right
+// before each renewal, and checked again after it, so a pause (SIGSTOP) between
+// the loop's decision and the kernel update cannot extend the lease.
+func (r *Runner) SetLease(held bool, until time.Time) {
 	r.leaseMu.Lock()
 	defer r.leaseMu.Unlock()
-	if !held || remaining <= 0 {
-		r.leaseUntil = time.Time{}
-		for l := range r.leased {
-			if err := l.RevokeLease(); err != nil {
-				r.log.Error("revoke VIP lease", "err", err)
-			}
-		}
+	if !held || time.Until(until) <= 0 {
+		r.revokeAllLocked()
 		return
 	}
-	r.leaseUntil = time.Now().Add(remaining)
+	r.leaseUntil = until
 	for l := range r.leased {
-		if err := l.RenewLease(remaining); err != nil {
+		if err := renewUntil(l, until); err != nil {
 			r.log.Error("renew VIP lease", "err", err)
 		}
 	}
+	if time.Until(until) <= 0 {
+		r.revokeAllLocked() // the lease ran out while we renewed: take it back
+	}
+}
+
+func (r *Runner) revokeAllLocked() {
+	r.leaseUntil = time.Time{}
+	for l := range r.leased {
+		if err := l.RevokeLease(); err != nil {
+			r.log.Error("revoke VIP lease", "err", err)
+		}
+	}
+}
+
+// renewUntil gives a VIP the time left until the deadline, measured just now.
+func renewUntil(l resource.Leased, until time.Time) error {
+	left := time.Until(until)
+	if left <= 0 {
+		return l.RevokeLease()
+	}
+	return l.RenewLease(left)
 }
 
 // trackLeased registers a resource for renewals and gives it the current lease.
@@ -134,11 +153,10 @@ func (r *Runner) trackLeased(l resource.Leased) error {
 	r.leaseMu.Lock()
 	defer r.leaseMu.Unlock()
 	r.leased[l] = true
-	remaining := time.Until(r.leaseUntil)
-	if r.leaseUntil.IsZero() || remaining <= 0 {
+	if r.leaseUntil.IsZero() || time.Until(r.leaseUntil) <= 0 {
 		return fmt.Errorf("no lease: a VIP is never started without one")
 	}
-	return l.RenewLease(remaining)
+	return renewUntil(l, r.leaseUntil)
 }
 
 func (r *Runner) untrackLeased(l resource.Leased) {

@@ -171,7 +171,7 @@ func hasEvent(j *journal, kind model.EventKind) func() bool {
 
 func TestStartInOrderStopInReverse(t *testing.T) {
 	rg := newRig(t, webGroup())
-	rg.runner.SetLease(true, time.Second)
+	rg.runner.SetLease(true, time.Now().Add(time.Second))
 	rg.runner.Update("web", Desired{Run: true})
 	waitFor(t, "group_started", hasEvent(rg.j, model.EventGroupStarted))
 	rg.runner.Update("web", Desired{Run: false, ReleaseAt: 7})
@@ -203,10 +203,10 @@ func TestVIPNeverStartsWithoutALease(t *testing.T) {
 
 func TestLeaseLossRevokesAtOnceThenStopsVIPFirst(t *testing.T) {
 	rg := newRig(t, webGroup())
-	rg.runner.SetLease(true, time.Second)
+	rg.runner.SetLease(true, time.Now().Add(time.Second))
 	rg.runner.Update("web", Desired{Run: true})
 	waitFor(t, "group_started", hasEvent(rg.j, model.EventGroupStarted))
-	rg.runner.SetLease(false, 0)
+	rg.runner.SetLease(false, time.Time{})
 	lines, _ := rg.j.snapshot()
 	if lines[len(lines)-1] != "revoke vip" {
 		t.Fatalf("SetLease(false) must revoke synchronously; last action %q", lines[len(lines)-1])
@@ -224,7 +224,7 @@ func TestFailedStartFlagsAndCleansUp(t *testing.T) {
 	g := webGroup()
 	rg := newRig(t, g)
 	rg.fakes["www"].(*fake).failStart = true
-	rg.runner.SetLease(true, time.Second)
+	rg.runner.SetLease(true, time.Now().Add(time.Second))
 	rg.runner.Update("web", Desired{Run: true})
 	waitFor(t, "flag", hasEvent(rg.j, model.EventFlagSet))
 	lines, _ := rg.j.snapshot()
@@ -235,7 +235,7 @@ func TestFailedStartFlagsAndCleansUp(t *testing.T) {
 
 func TestRestartBudgetThenFlag(t *testing.T) {
 	rg := newRig(t, webGroup())
-	rg.runner.SetLease(true, time.Second)
+	rg.runner.SetLease(true, time.Now().Add(time.Second))
 	rg.runner.Update("web", Desired{Run: true})
 	waitFor(t, "group_started", hasEvent(rg.j, model.EventGroupStarted))
 	www := rg.fakes["www"].(*fake)
@@ -267,7 +267,7 @@ func TestRestartBudgetThenFlag(t *testing.T) {
 
 func TestMaintenanceStartsAndStopsNothing(t *testing.T) {
 	rg := newRig(t, webGroup())
-	rg.runner.SetLease(true, time.Second)
+	rg.runner.SetLease(true, time.Now().Add(time.Second))
 	rg.runner.Update("web", Desired{Run: true, Hold: true})
 	time.Sleep(100 * time.Millisecond)
 	lines, _ := rg.j.snapshot()
