@@ -76,7 +76,8 @@ func (a *Agent) decide(eng *membership.Engine, v *membership.View, now time.Dura
 	c.lastKey, c.lastRound = key, now
 	in := decide.Input{Coordinator: a.self.Name, Groups: a.cfg.Groups, State: a.store.ClusterState(),
 		Nodes: a.nodeViews(v), Uptime: v.Uptime, Initdead: a.cfg.Cluster.Timing.Initdead.D(),
-		SurelyExpired: eng.SurelyExpired, Fencing: a.fenceable(), Now: time.Now()}
+		SurelyExpired: eng.SurelyExpired, Fencing: a.fenceable(), Now: time.Now(),
+		MaxGroupsPerNode: a.cfg.Cluster.MaxGroupsPerNode}
 	a.requestFences(in)
 	evs := decide.Decide(in)
 	if len(evs) == 0 {

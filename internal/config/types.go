@@ -49,6 +49,8 @@ type Cluster struct {
 	SecretsDir string `yaml:"secrets_dir"`
 	Timing     Timing `yaml:"timing"`
 	Ports      Ports  `yaml:"ports"`
+	// MaxGroupsPerNode caps how many groups one node runs at once (0: no cap).
+	MaxGroupsPerNode int `yaml:"max_groups_per_node"`
 	// PublicTargets are 3 to 5 addresses on the public network (routers, DNS
 	// servers...): a node that reaches none of them is cut off from its clients.
 	PublicTargets []check.PublicTarget `yaml:"public_targets"`

@@ -193,6 +193,9 @@ func validateAddresses(l locator, field string, n Node, seen map[netip.Addr]stri
 
 func (c *Config) validateIsolation(l locator) []Problem {
 	var ps []Problem
+	if c.Cluster.MaxGroupsPerNode < 0 {
+		ps = append(ps, l.problem("cluster.max_groups_per_node", "must be 0 (no cap) or more"))
+	}
 	iso := c.Cluster.Isolation
 	for _, cmd := range []struct {
 		field string

@@ -42,6 +42,13 @@ type Input struct {
 	// Fencing lists nodes that have a fence device: their groups move only after
 	// the device confirmed them off (then even before the lease expires).
 	Fencing map[string]bool
+	// MaxGroupsPerNode caps how many groups one node runs (0: no cap), so that
+	// active-active groups stay spread when a node comes back.
+	MaxGroupsPerNode int
+
+	// assigned: this round's assignments so far (group -> node), so the cap
+	// counts them too.
+	assigned map[string]string
 	// Now is the coordinator's wall clock, for check verdicts (observers stamp
 	// their reports with theirs; seconds of skew are small next to lost_after).
 	Now time.Time
@@ -90,6 +97,7 @@ func NeedsFence(in Input, node string) (membership.Epoch, bool) {
 // two nodes: an assignment replaces the previous one in the log.
 func Decide(in Input) []model.Event {
 	var out []model.Event
+	in.assigned = map[string]string{}
 	for _, g := range in.Groups {
 		st := in.State.Get(g.Name)
 		if in.State.Maintenance || st.Maintenance {
@@ -97,6 +105,9 @@ func Decide(in Input) []model.Event {
 		}
 		if ev, ok := decideGroup(in, g, st); ok {
 			ev.Group, ev.Reporter = g.Name, in.Coordinator
+			if ev.Kind == model.EventGroupAssigned {
+				in.assigned[g.Name] = ev.Node
+			}
 			if ev.Severity == "" {
 				ev.Severity = model.SeverityInfo
 			}
@@ -245,11 +256,30 @@ func candidates(in Input, g config.Group, st clusterstate.Group) []Node {
 	var out []Node
 	for _, name := range g.Nodes {
 		n, ok := in.Nodes[name]
-		if ok && n.Eligible && !n.Witness && !flagged(st, name) && !in.State.PublicLost[name] {
+		if ok && n.Eligible && !n.Witness && !flagged(st, name) && !in.State.PublicLost[name] && !full(in, name, g.Name) {
 			out = append(out, n)
 		}
 	}
 	return out
+}
+
+// full says whether node already runs the cap of groups (other than this one).
+func full(in Input, node, group string) bool {
+	if in.MaxGroupsPerNode <= 0 {
+		return false
+	}
+	n := 0
+	for name, g := range in.State.Groups {
+		if _, moved := in.assigned[name]; !moved && name != group && g.Node == node {
+			n++
+		}
+	}
+	for name, to := range in.assigned {
+		if name != group && to == node {
+			n++
+		}
+	}
+	return n >= in.MaxGroupsPerNode
 }
 
 func flagged(st clusterstate.Group, node string) bool {

@@ -274,3 +274,21 @@ func TestLiveHolderThatLostItsLeaseMustReportStoppedFirst(t *testing.T) {
 	w.report("a", "web", model.EventGroupStopped)
 	expectOne(t, w.decide(), model.EventGroupAssigned, "b")
 }
+
+func TestCapPerNodeKeepsGroupsSpread(t *testing.T) {
+	w := newWorld(t, group("web", "manual", "a", "b"), group("mail", "manual", "a", "b"), group("db", "manual", "a", "b"))
+	in := func() Input {
+		return Input{Coordinator: "w", Groups: w.groups, State: w.state, Nodes: w.nodes, Uptime: time.Hour, Initdead: time.Second,
+			SurelyExpired: func(string, membership.Epoch) bool { return false }, MaxGroupsPerNode: 2}
+	}
+	for i := 0; i < 3; i++ {
+		w.apply(Decide(in())...)
+	}
+	on := map[string]int{}
+	for _, g := range []string{"web", "mail", "db"} {
+		on[w.state.Get(g).Node]++
+	}
+	if on["a"] != 2 || on["b"] != 1 {
+		t.Fatalf("with a cap of 2 per node, want 2 on a and 1 on b: %v", on)
+	}
+}

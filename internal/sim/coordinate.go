@@ -40,7 +40,8 @@ func (s *Sim) coordinate() {
 			Epoch: p.Lease, AliveFor: p.AliveFor, Alive: p.State != model.NodeDead && p.SilentFor >= 0, Seen: p.SilentFor >= 0}
 	}
 	in := decide.Input{Coordinator: lead.name, Groups: s.cfg.Groups, State: s.state, Nodes: nodes, Uptime: v.Uptime,
-		Initdead: s.cfg.Cluster.Timing.Initdead.D(), SurelyExpired: lead.eng.SurelyExpired, Now: s.base.Add(s.now)}
+		Initdead: s.cfg.Cluster.Timing.Initdead.D(), SurelyExpired: lead.eng.SurelyExpired, Now: s.base.Add(s.now),
+		MaxGroupsPerNode: s.cfg.Cluster.MaxGroupsPerNode}
 	for _, ev := range decide.Decide(in) {
 		ev.Time = s.base.Add(s.now)
 		s.out = append(s.out, Line{At: s.now, Event: ev})
