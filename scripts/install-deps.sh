@@ -14,7 +14,8 @@ fi
 # resource-agents + kmod + e2fsprogs + util-linux + mount: Debian's OCF agents (Dummy,
 # IPaddr2, Filesystem on a loop device) run unchanged in the resource tests.
 # chromium: the web console's browser test drives it headless (chromedp).
-pkgs=(iproute2 nftables iputils-ping procps psmisc ca-certificates git make
+# rsync: the sync resource and its test's rsync daemon.
+pkgs=(iproute2 nftables iputils-ping procps psmisc ca-certificates git make rsync
       systemd-container systemd dbus
       resource-agents kmod e2fsprogs util-linux mount
       chromium)

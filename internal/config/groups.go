@@ -52,7 +52,7 @@ type Group struct {
 // Resource is one managed thing; which fields apply depends on Type.
 type Resource struct {
 	Name string `yaml:"name"`
-	Type string `yaml:"type"` // ip | process | systemd | lsb | ocf | mount | workflow
+	Type string `yaml:"type"` // ip | process | systemd | lsb | ocf | mount | workflow | sync
 
 	// ip
 	Address   string `yaml:"address"`   // CIDR, e.g. 10.0.0.100/24
@@ -95,6 +95,15 @@ type Resource struct {
 	Monitor  string   `yaml:"monitor"`
 	Check    []string `yaml:"check"`
 
+	// sync: directories replicated from the group's node to the others (see sync.go).
+	Paths       []string `yaml:"paths"`
+	To          []string `yaml:"to"`
+	Transport   string   `yaml:"transport"`
+	Interval    Duration `yaml:"interval"`
+	KeyFile     string   `yaml:"key_file"`
+	SecretsFile string   `yaml:"secrets_file"`
+	Module      string   `yaml:"module"`
+
 	// every type
 	Timeouts        Timeouts `yaml:"timeouts"`
 	MonitorInterval Duration `yaml:"monitor_interval"`
@@ -117,6 +126,7 @@ var resourceFields = map[string][]string{
 	"ocf":      {"agent", "params"},
 	"mount":    {"device", "path", "fstype", "options", "fsck"},
 	"workflow": {"start", "stop", "takeover", "restart", "monitor", "check"},
+	"sync":     {"paths", "to", "transport", "interval", "key_file", "secrets_file", "module", "user"},
 }
 
 func (r Resource) setFields() []string {
@@ -150,6 +160,7 @@ func (r Resource) setFields() []string {
 	add("restart", r.Restart != "")
 	add("monitor", r.Monitor != "")
 	add("check", len(r.Check) > 0)
+	set = append(set, r.syncSetFields()...)
 	return set
 }
 
@@ -233,6 +244,9 @@ func (c *Config) validateGroups(l locator) []Problem {
 			}
 			rnames[r.Name] = true
 			ps = append(ps, validateResource(l, rf, r, g.Name, vips)...)
+			if r.Type == "sync" {
+				ps = append(ps, validateSync(l, rf, r, g)...)
+			}
 		}
 	}
 	return ps
@@ -264,7 +278,7 @@ func validateResource(l locator, f string, r Resource, group string, vips map[ne
 	var ps []Problem
 	allowed, known := resourceFields[r.Type]
 	if !known {
-		return append(ps, l.problem(f+".type", "%q: use one of ip, process, systemd, lsb, ocf, mount, workflow", r.Type))
+		return append(ps, l.problem(f+".type", "%q: use one of ip, process, systemd, lsb, ocf, mount, workflow, sync", r.Type))
 	}
 	for _, set := range r.setFields() {
 		if !contains(allowed, set) {
