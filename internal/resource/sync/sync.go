@@ -91,7 +91,8 @@ func New(r config.Resource, opt Options) (*Syncer, error) {
 }
 
 // Start reports how old this node's copy is (the data-loss window of a takeover)
-// and starts replicating outwards: a first pass at once, then one per interval.
+// and starts replicating outwards: a first pass at once, then one per interval,
+// and one a second after files change (when inotify can watch the paths).
 func (s *Syncer) Start(ctx context.Context) (resource.Output, error) {
 	t0 := time.Now()
 	text := s.CopyAge(t0)
@@ -175,14 +176,41 @@ func (s *Syncer) Lag(now time.Time) time.Duration {
 	return now.Sub(time.Unix(0, ok))
 }
 
+// changeSettle lets a burst of writes (an unpacked archive, a deploy) end before
+// the pass it triggers starts.
+const changeSettle = time.Second
+
 func (s *Syncer) loop(ctx context.Context, done chan struct{}) {
 	defer close(done)
+	trigger := make(chan struct{}, 1)
+	watching, ready := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(watching)
+		if err := watchTrees(ctx, s.r.Paths, trigger, ready); err != nil {
+			s.opt.Logger.Warn("sync: changes are not watched, only the periodic pass runs", "err", err)
+		}
+	}()
+	// Runs before close(done): Stop returns only once the watcher has ended too.
+	defer func() { <-watching }()
+	// The first pass waits for the watches, so no change made during it is missed.
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		return
+	}
 	t := time.NewTimer(0)
 	defer t.Stop()
+	next := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-trigger:
+			if soon := time.Now().Add(changeSettle); soon.Before(next) {
+				next = soon
+				t.Reset(changeSettle)
+			}
+			continue
 		case <-t.C:
 		}
 		if err := s.Pass(ctx); err != nil {
@@ -194,6 +222,7 @@ func (s *Syncer) loop(ctx context.Context, done chan struct{}) {
 		} else {
 			s.lastErr.Store("")
 		}
+		next = time.Now().Add(s.interval)
 		t.Reset(s.interval)
 	}
 }

@@ -212,3 +212,41 @@ func TestLagAndLifecycle(t *testing.T) {
 		t.Fatalf("second stop: %v", err)
 	}
 }
+
+// TestChangeTriggersPass: with an hour's interval, only the watcher can cause
+// the passes after the first, including for a directory created after Start.
+func TestChangeTriggersPass(t *testing.T) {
+	dir := t.TempDir()
+	s, err := New(config.Resource{Name: "x", Type: "sync", Paths: []string{dir}, Interval: config.Duration(time.Hour)}, Options{Self: "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if _, err := s.Stop(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}()
+	waitPass := func(after int64, what string) int64 {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			if v := s.lastOK.Load(); v > after {
+				return v
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no pass after %s", what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	first := waitPass(0, "start")
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	second := waitPass(first, "mkdir")
+	write(t, filepath.Join(dir, "sub", "f"), "x", 0o644)
+	waitPass(second, "a write in the new directory")
+}
