@@ -51,7 +51,7 @@ type Console struct {
 }
 
 // pageNames are the templates that each become a page with the layout.
-var pageNames = []string{"overview", "groups", "events", "workflows", "run", "tokens", "error", "confirm"}
+var pageNames = []string{"overview", "groups", "events", "workflows", "run", "tokens", "error", "confirm", "notifications"}
 
 // New builds the console. It starts no goroutine: sessions expire when next
 // looked at, and streams live in their requests.
@@ -95,6 +95,7 @@ func New(opt Options) (*Console, error) {
 	mux.Handle("GET /workflows", c.withSession(c.workflows))
 	mux.Handle("GET /runs/{id}", c.withSession(c.run))
 	mux.Handle("GET /tokens", c.withSession(c.tokens))
+	mux.Handle("GET /notifications", c.withSession(c.notifications))
 	mux.Handle("GET /confirm/{action}", c.withSession(c.confirm))
 	mux.Handle("POST /actions/{action}", c.withSession(c.act))
 	mux.Handle("GET /ui/stream", c.withSession(c.stream))

@@ -102,6 +102,10 @@ var routeDocs = map[string]routeDoc{
 		description: "The log keeps the SHA-256 of the secret with the name and role (token_created).",
 		body:        model.TokenCreateRequest{}, bodyNeeded: true, response: model.TokenCreated{}, status: http.StatusCreated,
 		errors: []int{409, 503}},
+	"GET /v1/notifications": {summary: "This node's notification targets (queued, delivered, failed, last error) and its undelivered notifications",
+		description: "Each node delivers what it queued while it was coordinator: ask each node, or the coordinator for current events.",
+		query:       []queryParam{{"limit", "integer", "at most this many undelivered notifications (1..1000, default 100)"}},
+		response:    Notifications{}},
 	"DELETE /v1/tokens/{name}": {summary: "Revoke a token (token_revoked); it is refused from then on",
 		body: TokenRevokeRequest{}, response: model.Event{}, errors: []int{404, 409, 503}},
 }

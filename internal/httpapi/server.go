@@ -35,6 +35,8 @@ type Backend interface {
 	MaintenanceBackend
 	// TokenBackend: replicated API tokens and their roles (tokens.go).
 	TokenBackend
+	// NotificationBackend: notification targets and undelivered items (notifications.go).
+	NotificationBackend
 }
 
 // Error is returned as {"error": ..., "field": ...} with Code as the HTTP status.
@@ -93,6 +95,7 @@ func newServer(b Backend, token string, logger *slog.Logger) (*server, *routeMux
 	s.workflowRoutes(mux)
 	s.maintenanceRoutes(mux)
 	s.tokenRoutes(mux)
+	s.notificationRoutes(mux)
 	s.openAPIRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Code: http.StatusNotFound, Message: "no such endpoint: " + r.Method + " " + r.URL.Path})
