@@ -53,6 +53,8 @@ type Agent struct {
 	incarnation uint64
 	refused     map[string]membership.Epoch
 
+	syncs syncRegistry // the sync resources, for the replication lag metric
+
 	start time.Time // monotonic origin of the engine's clock
 	view  atomic.Pointer[membership.View]
 

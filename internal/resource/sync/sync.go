@@ -176,6 +176,10 @@ func (s *Syncer) Lag(now time.Time) time.Duration {
 	return now.Sub(time.Unix(0, ok))
 }
 
+// Active says whether the resource runs here (between Start and Stop); safe from
+// any goroutine.
+func (s *Syncer) Active() bool { return s.started.Load() != 0 }
+
 // changeSettle lets a burst of writes (an unpacked archive, a deploy) end before
 // the pass it triggers starts.
 const changeSettle = time.Second
