@@ -296,7 +296,11 @@ func (s *apiServer) serve(ctx context.Context) error {
 
 func (a *Agent) listenAPI() ([]*apiServer, error) {
 	// The web console at / on every node, over the API (which it serves at /v1/).
-	con, err := console.New(console.Options{API: httpapi.New(a, a.token, a.log), Logger: a.log})
+	sla := map[string]float64{}
+	for _, g := range a.cfg.Groups {
+		sla[g.Name] = g.SLA
+	}
+	con, err := console.New(console.Options{API: httpapi.New(a, a.token, a.log), Logger: a.log, SLA: sla})
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
 	}

@@ -34,6 +34,9 @@ type Options struct {
 	MaxSessions int
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// SLA is each group's availability target in percent for the availability
+	// page (missing or zero: availability.DefaultSLA).
+	SLA map[string]float64
 }
 
 // Console serves the web console at / and the API at /v1/.
@@ -43,6 +46,8 @@ type Console struct {
 	log      *slog.Logger
 	sessions *sessions
 	pages    map[string]*template.Template
+	now      func() time.Time
+	sla      map[string]float64
 
 	// ctx ends with Close: live streams stop with it, so shutting the server down
 	// does not wait for browsers to hang up.
@@ -51,7 +56,7 @@ type Console struct {
 }
 
 // pageNames are the templates that each become a page with the layout.
-var pageNames = []string{"overview", "groups", "events", "workflows", "run", "tokens", "error", "confirm", "notifications"}
+var pageNames = []string{"overview", "groups", "events", "workflows", "run", "tokens", "error", "confirm", "notifications", "availability"}
 
 // New builds the console. It starts no goroutine: sessions expire when next
 // looked at, and streams live in their requests.
@@ -75,6 +80,7 @@ func New(opt Options) (*Console, error) {
 		opt.Now = time.Now
 	}
 	c := &Console{api: opt.API, log: opt.Logger, sessions: newSessions(opt.IdleTimeout, opt.MaxAge, opt.MaxSessions, opt.Now)}
+	c.now, c.sla = opt.Now, opt.SLA
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	var err error
 	if c.pages, err = parseTemplates(); err != nil {
@@ -96,6 +102,7 @@ func New(opt Options) (*Console, error) {
 	mux.Handle("GET /runs/{id}", c.withSession(c.run))
 	mux.Handle("GET /tokens", c.withSession(c.tokens))
 	mux.Handle("GET /notifications", c.withSession(c.notifications))
+	mux.Handle("GET /availability", c.withSession(c.availabilityPage))
 	mux.Handle("GET /confirm/{action}", c.withSession(c.confirm))
 	mux.Handle("POST /actions/{action}", c.withSession(c.act))
 	mux.Handle("GET /ui/stream", c.withSession(c.stream))
