@@ -100,6 +100,7 @@ func newMetrics(a *Agent) *metrics {
 	// TODO(workflow): step duration histograms once the workflow engine reports
 	// step results to the agent; check results once checks exist.
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), m, syncLagCollector{a})
+	m.reg.MustRegister(newCheckCollector(a)) // metrics_checks.go
 	return m
 }
 
