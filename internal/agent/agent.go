@@ -65,6 +65,7 @@ type Agent struct {
 	checks    *checks // nil when this node probes nothing
 	runner    *grouprun.Runner
 	wf        *runner.Engine // this node's workflow engine (workflows.go)
+	steps     stepMetrics    // workflow step durations (metrics_steps.go)
 	releaseCh chan string
 
 	lastGroups groupsSeen // loop only

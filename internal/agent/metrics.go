@@ -97,10 +97,9 @@ func newMetrics(a *Agent) *metrics {
 			m.failoverDur.WithLabelValues(g.Name)
 		}
 	}
-	// TODO(workflow): step duration histograms once the workflow engine reports
-	// step results to the agent; check results once checks exist.
+	// Check results and workflow step durations have collectors of their own.
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), m, syncLagCollector{a})
-	m.reg.MustRegister(newCheckCollector(a)) // metrics_checks.go
+	m.reg.MustRegister(newCheckCollector(a), a.steps.vec()) // metrics_checks.go, metrics_steps.go
 	return m
 }
 

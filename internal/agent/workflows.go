@@ -81,6 +81,7 @@ func (a *Agent) forwardRuns(ctx context.Context, updates <-chan runner.Update) (
 				return ctx.Err() == nil
 			}
 			r := u.Run
+			a.steps.observe(r.Workflow, u.Attempts)
 			switch {
 			case r.Result == workflow.ResultRunning && r.Phase == "starting":
 			case r.Result.Final():
