@@ -99,7 +99,7 @@ func newMetrics(a *Agent) *metrics {
 	}
 	// Check results and workflow step durations have collectors of their own.
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), m, syncLagCollector{a})
-	m.reg.MustRegister(newCheckCollector(a), a.steps.vec()) // metrics_checks.go, metrics_steps.go
+	m.reg.MustRegister(newCheckCollector(a), a.steps.vec(), newLinkCollector(a)) // metrics_checks.go, metrics_steps.go, metrics_links.go
 	return m
 }
 

@@ -16,6 +16,10 @@ var (
 type position struct {
 	inc, seq uint64
 	seen     bool
+	// received counts the heartbeats accepted; lost the sequence numbers skipped
+	// within one incarnation (every round is sent on every link, so a gap is a
+	// packet lost or delayed past a newer one).
+	received, lost uint64
 }
 
 // ReplayGuard remembers, per sender and link, the newest heartbeat accepted,
@@ -54,8 +58,33 @@ func (g *ReplayGuard) Accept(p *Packet) error {
 		return fmt.Errorf("heartbeat: replay guard: %w: %s link %d (%d, %d) not after (%d, %d)",
 			ErrReplay, p.From, p.Link, p.Incarnation, p.Seq, last.inc, last.seq)
 	}
-	*last = position{inc: p.Incarnation, seq: p.Seq, seen: true}
+	received, lost := last.received+1, last.lost
+	if last.seen && p.Incarnation == last.inc {
+		lost += p.Seq - last.seq - 1
+	}
+	*last = position{inc: p.Incarnation, seq: p.Seq, seen: true, received: received, lost: lost}
 	return nil
+}
+
+// LinkStats counts the heartbeats from one sender on one link.
+type LinkStats struct {
+	From     string
+	Link     int
+	Received uint64 // accepted
+	Lost     uint64 // sequence numbers skipped: sent by the peer, never accepted here
+}
+
+// Stats lists the counts of every sender and link heard at least once.
+func (g *ReplayGuard) Stats() []LinkStats {
+	var out []LinkStats
+	for from, slots := range g.last {
+		for i, p := range slots {
+			if p.seen {
+				out = append(out, LinkStats{From: from, Link: i, Received: p.received, Lost: p.lost})
+			}
+		}
+	}
+	return out
 }
 
 func newer(inc, seq, lastInc, lastSeq uint64) bool {

@@ -270,6 +270,14 @@ func (t *Transport) Send(link int, to netip.AddrPort, p *Packet) error {
 	return nil
 }
 
+// LinkStats returns, per sender and link, the heartbeats accepted and lost
+// (sequence gaps), in no particular order.
+func (t *Transport) LinkStats() []LinkStats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.guard.Stats()
+}
+
 // Counters returns a snapshot; fields are read one by one, so a snapshot
 // taken while packets flow may be off by the packets in flight.
 func (t *Transport) Counters() Counters {
