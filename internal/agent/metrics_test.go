@@ -15,9 +15,11 @@ import (
 // the collectors' descriptions (collecting would need a running agent).
 func describedNames(t *testing.T) map[string]bool {
 	t.Helper()
-	m := newMetrics(&Agent{})
+	a := &Agent{}
+	m := newMetrics(a)
 	ch := make(chan *prometheus.Desc, 1000)
-	for _, c := range []prometheus.Collector{m, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+	for _, c := range []prometheus.Collector{m, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newCheckCollector(a), a.steps.vec(), newLinkCollector(a)} {
 		c.Describe(ch)
 	}
 	close(ch)
