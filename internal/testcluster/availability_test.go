@@ -182,7 +182,7 @@ func TestAvailabilityAndMetricsAfterFailover(t *testing.T) {
 			m[`vigil_group_running_here{assigned="b",group="web"}`] == 1 && m["vigil_quorum"] == 1 && m["vigil_lease_held"] == 1
 	})
 	m = scrape(t, c, "b")
-	if d := m[`vigil_failover_duration_seconds_sum{group="web"}`]; d <= 0 || d >= (gap + time.Second).Seconds() {
+	if d := m[`vigil_failover_duration_seconds_sum{group="web"}`]; d <= 0 || d >= (gap+time.Second).Seconds() {
 		t.Errorf("failover duration %vs, want > 0 and < %v", d, gap+time.Second)
 	}
 	if m[`vigil_node_state{node="a",state="dead"}`] != 1 || m[`vigil_link_up{link="`+mustNode(t, c, "a").Addresses[0]+`",node="a"}`] != 0 {
