@@ -62,7 +62,10 @@ func desiredFor(self string, st *clusterstate.State, group string, v *membership
 	if g.Releasing && g.Node == self {
 		d.ReleaseAt = g.AssignedAt
 	}
-	if g.Node == self {
+	// A lost verdict concerns the copy of the assignment it was given under: one
+	// from before this node's assignment was about the previous holder's copy, and
+	// acting on it would restart (or fail and flag) the new holder's fresh start.
+	if g.Node == self && g.LostAt > g.AssignedAt {
 		d.LostAt = g.LostAt
 	}
 	d.IntruderAt = g.Intruders[self]
