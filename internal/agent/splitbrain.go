@@ -17,6 +17,10 @@ import (
 // progress on the previous holder is not mistaken for a split brain.
 const intruderConfirmations = 2
 
+// intruderStillThere: probes after the alarm before a copy still answering is
+// reported again (the stop did not work).
+const intruderStillThere = 10
+
 // runSplitBrain probes, on the coordinator, every node of each group that has a
 // split_brain probe. An answer from a node that does not own the group, and where
 // Vigil believes it stopped, is a split brain: an alarm, and with stop_intruder a
@@ -68,6 +72,19 @@ func (a *Agent) probeGroup(ctx context.Context, g config.Group, st *clusterstate
 			continue
 		}
 		seen[key]++
+		if seen[key] == intruderConfirmations+intruderStillThere {
+			// The stop request did not end it (e.g. a process Vigil never started, so
+			// its resource has no pid to stop): say so instead of staying silent.
+			still := fmt.Sprintf("SPLIT BRAIN: group %s still answers on %s after the stop request; stop it by hand", g.Name, name)
+			a.log.Error(still)
+			actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if _, err := a.store.Append(actx, model.Event{Time: time.Now(), Kind: model.EventSplitBrain, Severity: model.SeverityCritical,
+				Reporter: a.self.Name, Node: name, Group: g.Name, Reason: still}); err != nil {
+				a.log.Warn("could not record a split brain", "err", err)
+			}
+			cancel()
+			continue
+		}
 		if seen[key] != intruderConfirmations {
 			continue
 		}
