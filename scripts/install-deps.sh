@@ -15,7 +15,8 @@ fi
 # IPaddr2, Filesystem on a loop device) run unchanged in the resource tests.
 # chromium: the web console's browser test drives it headless (chromedp).
 # rsync: the sync resource and its test's rsync daemon.
-pkgs=(iproute2 nftables iputils-ping procps psmisc ca-certificates git make rsync
+# curl: the Tomcat example's health-check scripts.
+pkgs=(iproute2 nftables iputils-ping procps psmisc ca-certificates git make rsync curl
       systemd-container systemd dbus
       resource-agents kmod e2fsprogs util-linux mount
       chromium)
