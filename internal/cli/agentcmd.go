@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 
@@ -11,7 +13,7 @@ import (
 )
 
 func agentCmd(g *globals) *cobra.Command {
-	var node, dataDir, logLevel string
+	var node, dataDir, logLevel, cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "agent --config FILE --node NAME [--data-dir DIR]",
 		Short: "Run a node",
@@ -36,11 +38,25 @@ func agentCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if cpuProfile != "" {
+				// Idle cost is a target (brief.md): let an operator see where it goes.
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return fmt.Errorf("cpu profile: %w", err)
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return fmt.Errorf("cpu profile: %w", err)
+				}
+				defer pprof.StopCPUProfile()
+			}
 			return a.Run(cmd.Context())
 		},
 	}
 	cmd.Flags().StringVar(&node, "node", "", "this node's name in the config")
 	cmd.Flags().StringVar(&dataDir, "data-dir", "", "local state (default /var/lib/vigil/NODE)")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.Flags().StringVar(&cpuProfile, "cpu-profile", "", "write a Go CPU profile to this file until the agent stops")
+	_ = cmd.Flags().MarkHidden("cpu-profile")
 	return cmd
 }
