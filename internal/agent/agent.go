@@ -191,11 +191,31 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer a.bg.Wait()
 	recv := make(chan heartbeat.Received, 256)
 	a.shipper = newShipper(a.ship, a.log)
-	goFn("heartbeat transport", func(ctx context.Context) error { return a.transport.Run(ctx, recv) })
+	// Heartbeats (and so the lease) outlive the other subsystems at shutdown: the
+	// groups are stopped first, while this node still holds its lease, so no peer
+	// can take them over while they still run here.
+	loopCtx, loopCancel := context.WithCancel(context.Background())
+	defer loopCancel()
+	goFn("heartbeat transport", func(context.Context) error { return a.transport.Run(loopCtx, recv) })
 	goFn("event shipper", a.shipper.run)
 	goFn("coordinator", a.runCoordinator)
 	goFn("notifications", a.runNotifications)
-	goFn("groups", a.runner.Run)
+	runnerDone := make(chan struct{})
+	goFn("groups", func(ctx context.Context) error {
+		defer close(runnerDone)
+		return a.runner.Run(ctx)
+	})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		<-ctx.Done()
+		select {
+		case <-runnerDone:
+		case <-time.After(stopGroupsTimeout):
+			a.log.Error("groups did not stop in time; stopping heartbeats anyway")
+		}
+		loopCancel()
+	}()
 	if a.checks != nil {
 		goFn("checks", a.runChecks)
 	}
@@ -207,8 +227,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.log.Info("agent started", "incarnation", a.incarnation, "cluster", a.cfg.Cluster.Name,
 		"addresses", a.self.Addresses, "keepalive", a.cfg.Cluster.Timing.Keepalive.D(),
 		"deadtime", a.cfg.Cluster.Timing.Deadtime.D(), "lease", a.cfg.Cluster.Timing.LeaseDuration())
-	loopErr := a.loop(ctx, engine, recv)
+	loopErr := a.loop(loopCtx, engine, recv)
 	cancel(loopErr)
+	loopCancel()
 	wg.Wait()
 	// The group workers reported their stops while shutting down: hand those
 	// reports to the coordinator, which waits for them before moving the groups.
@@ -222,6 +243,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.log.Info("agent stopped")
 	return nil
 }
+
+// stopGroupsTimeout bounds how long a stopping agent keeps heartbeating while its
+// groups stop (the runner's own stops are bounded too).
+const stopGroupsTimeout = 60 * time.Second
 
 // Release makes this node give up its lease (used by later subsystems and tests).
 func (a *Agent) Release(reason string) {
