@@ -32,12 +32,12 @@ test-unit:
 	$(GO) test -short -count=1 ./...
 
 fuzz:
-	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./internal/config/
-	$(GO) test -run='^$$' -fuzz='^FuzzDecode$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./internal/heartbeat/
-	$(GO) test -run='^$$' -fuzz='^FuzzUnmarshal$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./internal/heartbeat/
-	$(GO) test -run='^$$' -fuzz='^FuzzParseHaCf$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./internal/hbimport/
-	$(GO) test -run='^$$' -fuzz='^FuzzParseHaresources$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./internal/hbimport/
-	$(GO) test -run='^$$' -fuzz='^FuzzImport$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s ./internal/hbimport/
+	./scripts/fuzz.sh ./internal/config/ FuzzParse $(FUZZTIME)
+	./scripts/fuzz.sh ./internal/heartbeat/ FuzzDecode $(FUZZTIME)
+	./scripts/fuzz.sh ./internal/heartbeat/ FuzzUnmarshal $(FUZZTIME)
+	./scripts/fuzz.sh ./internal/hbimport/ FuzzParseHaCf $(FUZZTIME)
+	./scripts/fuzz.sh ./internal/hbimport/ FuzzParseHaresources $(FUZZTIME)
+	./scripts/fuzz.sh ./internal/hbimport/ FuzzImport $(FUZZTIME)
 
 # Real 3-node clusters on loopback (no root needed); results go to bench/results/.
 bench: build
