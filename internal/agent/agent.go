@@ -68,8 +68,10 @@ type Agent struct {
 	steps     stepMetrics    // workflow step durations (metrics_steps.go)
 	releaseCh chan string
 
-	lastGroups groupsSeen // loop only
-	isolated   bool       // loop only
+	lastGroups groupsSeen                          // loop only
+	rtt        *heartbeat.RTTMeter                 // loop only
+	rtts       atomic.Pointer[[]heartbeat.LinkRTT] // the loop's last RTT snapshot, for /metrics
+	isolated   bool                                // loop only
 
 	// notif delivers notifications while this node coordinates (notify.go).
 	notif notifier
@@ -93,7 +95,7 @@ func New(opt Options) (*Agent, error) {
 		opt.Logger = slog.Default()
 	}
 	a := &Agent{cfg: cfg, self: self, opt: opt, log: opt.Logger.With("node", self.Name),
-		releaseCh: make(chan string, 1), clients: map[string]*apiclient.Client{}}
+		releaseCh: make(chan string, 1), clients: map[string]*apiclient.Client{}, rtt: heartbeat.NewRTTMeter()}
 	if err := a.loadSecrets(); err != nil {
 		return nil, err
 	}

@@ -25,16 +25,20 @@ func (a *Agent) loop(ctx context.Context, eng *membership.Engine, recv <-chan he
 	var reportedBad uint64
 	for {
 		var in membership.Input = membership.Tick{}
+		var got *heartbeat.Received
 		select {
 		case <-ctx.Done():
 			return nil
 		case r := <-recv:
-			in = toHeartbeat(r)
+			in, got = toHeartbeat(r), &r
 		case reason := <-a.releaseCh:
 			in = membership.Release{Reason: reason}
 		case <-timer.C:
 		}
 		now := a.now()
+		if got != nil {
+			a.measure(got, now)
+		}
 		if err := a.apply(eng.Step(in, now)); err != nil {
 			return err
 		}
@@ -92,17 +96,39 @@ func (a *Agent) send(s membership.Send) {
 		p.Peers = append(p.Peers, heartbeat.PeerReport{Name: r.Name, AckIncarnation: r.AckIncarnation, AckSeq: r.AckSeq,
 			GrantEpoch: r.Grant.Gen, Granting: r.Granting, State: stateCode(r.State), LinksUp: r.LinksUp})
 	}
-	for _, n := range a.cfg.Nodes {
-		if n.Name == a.self.Name {
-			continue
+	now := a.now()
+	a.rtt.Sent(s.Seq, now)
+	// Link by link, because each link echoes what it carried (RTTMeter).
+	for link := range a.self.Addresses {
+		for i := range p.Peers {
+			p.Peers[i].EchoSeq, p.Peers[i].EchoHold = a.rtt.Echo(p.Peers[i].Name, link, now)
 		}
-		for link := 0; link < len(n.Addresses) && link < len(a.self.Addresses); link++ {
+		for _, n := range a.cfg.Nodes {
+			if n.Name == a.self.Name || link >= len(n.Addresses) {
+				continue
+			}
 			to, err := netip.ParseAddrPort(a.cfg.HeartbeatAddr(n, link))
 			if err != nil {
 				continue // validated at load; unreachable
 			}
 			// Errors (e.g. a cut link's "network unreachable") are counted by the transport.
 			_ = a.transport.Send(link, to, p)
+		}
+	}
+	snap := a.rtt.RTTs()
+	a.rtts.Store(&snap)
+}
+
+// measure feeds a received heartbeat to the RTT meter: it is something to echo
+// back on its link, and its report on this node may echo one of our rounds.
+// An echo is only taken if the peer acknowledges this incarnation, since
+// sequence numbers restart with every incarnation.
+func (a *Agent) measure(r *heartbeat.Received, now time.Duration) {
+	p := r.Packet
+	a.rtt.Heard(p.From, r.Link, p.Incarnation, p.Seq, now)
+	for _, pr := range p.Peers {
+		if pr.Name == a.self.Name && pr.AckIncarnation == a.incarnation {
+			a.rtt.Echoed(p.From, r.Link, pr.EchoSeq, pr.EchoHold, now)
 		}
 	}
 }

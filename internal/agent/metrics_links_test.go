@@ -3,6 +3,7 @@ package agent
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
@@ -16,8 +17,11 @@ func TestLinkLossMetrics(t *testing.T) {
 	c.stats = func() []heartbeat.LinkStats {
 		return []heartbeat.LinkStats{{From: "b", Link: 0, Received: 100, Lost: 3}, {From: "b", Link: 1, Received: 90}, {From: "q", Link: 0, Received: 7, Lost: 1}}
 	}
+	c.rtts = func() []heartbeat.LinkRTT {
+		return []heartbeat.LinkRTT{{Peer: "b", Link: 1, RTT: 1500 * time.Microsecond}, {Peer: "b", Link: 0, RTT: time.Second}, {Peer: "q", Link: 0, RTT: time.Second}}
+	}
 	c.status = func() model.Status {
-		return model.Status{Nodes: []model.NodeStatus{{Name: "b", Links: []model.LinkStatus{{Address: "10.0.0.2"}, {Address: "10.1.0.2"}}}}}
+		return model.Status{Nodes: []model.NodeStatus{{Name: "b", Links: []model.LinkStatus{{Address: "10.0.0.2", State: model.LinkDown}, {Address: "10.1.0.2", State: model.LinkUp}}}}}
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(c)
@@ -36,10 +40,14 @@ func TestLinkLossMetrics(t *testing.T) {
 		`vigil_heartbeat_link_lost_total{link="10.0.0.2",node="b"} 3`,
 		`vigil_heartbeat_link_lost_total{link="10.1.0.2",node="b"} 0`,
 		`vigil_heartbeat_link_lost_total{link="0",node="q"} 1`, // no address known: the link index
+		`vigil_heartbeat_link_rtt_seconds{link="10.1.0.2",node="b"} 0.0015`,
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("missing %s in\n%s", want, out.String())
 		}
+	}
+	if strings.Contains(out.String(), `vigil_heartbeat_link_rtt_seconds{link="10.0.0.2"`) || strings.Contains(out.String(), `rtt_seconds{link="0"`) {
+		t.Errorf("round trip reported for a down or unknown link:\n%s", out.String())
 	}
 	// Without a transport (not running): nothing, no panic.
 	reg = prometheus.NewRegistry()

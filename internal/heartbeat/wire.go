@@ -11,7 +11,8 @@ import (
 // Wire format limits. They bound every allocation Decode makes, so a hostile
 // datagram can cost at most a few KiB.
 const (
-	Version       = 1
+	// Version 2 added the per-link echo (EchoSeq, EchoHold) to peer reports.
+	Version       = 2
 	MaxNameLen    = 64
 	MaxPeers      = 64
 	MaxLinks      = 8 // PeerReport.LinksUp is an 8-bit mask
@@ -60,13 +61,19 @@ type PeerReport struct {
 	Granting       bool
 	State          uint8 // StateAlive, StateSuspect or StateDead
 	LinksUp        uint8 // bit i set: the sender currently hears that peer on link i
+	// EchoSeq is the Seq of the newest packet the sender heard from that peer
+	// on the link this packet travels, and EchoHold how many microseconds it
+	// held that knowledge before sending this packet; together they give the
+	// peer the link's round-trip time without synchronised clocks (0: none).
+	EchoSeq  uint64
+	EchoHold uint32
 }
 
 // Sizes of the fixed parts, spelled out so the bounds checks read like the layout.
 const (
-	headerSize   = len(magic) + 1            // magic, version
-	fixedSize    = 1 + 1 + 8 + 8 + 8 + 1 + 1 // fromLen, link, incarnation, seq, leaseEpoch, flags, peerCount
-	peerSize     = 1 + 8 + 8 + 8 + 1 + 1 + 1 // nameLen, ackInc, ackSeq, grantEpoch, flags, state, linksUp
+	headerSize   = len(magic) + 1                    // magic, version
+	fixedSize    = 1 + 1 + 8 + 8 + 8 + 1 + 1         // fromLen, link, incarnation, seq, leaseEpoch, flags, peerCount
+	peerSize     = 1 + 8 + 8 + 8 + 1 + 1 + 1 + 8 + 4 // nameLen, ackInc, ackSeq, grantEpoch, flags, state, linksUp, echoSeq, echoHold
 	minBodySize  = headerSize + fixedSize + 1
 	minPacketLen = minBodySize + MACSize
 	maxPacketLen = headerSize + fixedSize + MaxNameLen + MaxPeers*(peerSize+MaxNameLen) + MACSize
@@ -209,6 +216,8 @@ func marshal(b []byte, p *Packet) []byte {
 			pf |= flagGranting
 		}
 		b = append(b, pf, r.State, r.LinksUp)
+		b = binary.BigEndian.AppendUint64(b, r.EchoSeq)
+		b = binary.BigEndian.AppendUint32(b, r.EchoHold)
 	}
 	return b
 }
@@ -239,6 +248,16 @@ func (r *reader) u8() uint8 {
 	}
 	v := r.b[0]
 	r.b = r.b[1:]
+	return v
+}
+
+func (r *reader) u32() uint32 {
+	if len(r.b) < 4 {
+		r.bad = true
+		return 0
+	}
+	v := binary.BigEndian.Uint32(r.b)
+	r.b = r.b[4:]
 	return v
 }
 
@@ -328,6 +347,8 @@ func unmarshal(body []byte) (*Packet, error) {
 		pf := r.u8()
 		pr.State = r.u8()
 		pr.LinksUp = r.u8()
+		pr.EchoSeq = r.u64()
+		pr.EchoHold = r.u32()
 		if r.bad {
 			return nil, fmt.Errorf("%w: peer %d truncated", ErrMalformed, i)
 		}

@@ -29,6 +29,8 @@ func samplePacket(peers int) *Packet {
 			Granting:       i%2 == 0,
 			State:          uint8(i % 3),
 			LinksUp:        0b11,
+			EchoSeq:        uint64(999 * (i + 1)),
+			EchoHold:       uint32(150 * i),
 		})
 	}
 	return p
@@ -41,7 +43,7 @@ func maxPacket() *Packet {
 	for i := range MaxPeers {
 		name := fmt.Sprintf("%02d", i) + strings.Repeat("p", MaxNameLen-2)
 		p.Peers = append(p.Peers, PeerReport{Name: name, AckIncarnation: ^uint64(0), AckSeq: ^uint64(0),
-			GrantEpoch: ^uint64(0), Granting: true, State: StateDead, LinksUp: 0xff})
+			GrantEpoch: ^uint64(0), Granting: true, State: StateDead, LinksUp: 0xff, EchoSeq: ^uint64(0), EchoHold: ^uint32(0)})
 	}
 	return p
 }
@@ -85,7 +87,7 @@ func TestRoundTrip(t *testing.T) {
 func TestSizes(t *testing.T) {
 	b := mustEncode(t, samplePacket(3))
 	t.Logf("3-peer packet (names 10+6 bytes): %d bytes", len(b))
-	if len(b) != 5+1+10+1+24+2+3*(1+6+27)+32 {
+	if len(b) != 5+1+10+1+24+2+3*(1+6+39)+32 {
 		t.Errorf("3-peer packet is %d bytes", len(b))
 	}
 	mb := mustEncode(t, maxPacket())
@@ -186,7 +188,8 @@ func TestSignedButInvalid(t *testing.T) {
 		"long peer name":    func(b []byte) []byte { b[offPeer] = 200; return b },
 		"peer flag":         func(b []byte) []byte { b[offPFlags] |= 0x02; return b },
 		"state 3":           func(b []byte) []byte { b[offState] = 3; return b },
-		"version 2":         func(b []byte) []byte { b[4] = 2; return b },
+		"version 1":         func(b []byte) []byte { b[4] = 1; return b },
+		"version 3":         func(b []byte) []byte { b[4] = 3; return b },
 		"duplicate peer": func(b []byte) []byte {
 			peer := bytes.Clone(b[offPeer:])
 			b[offCount] = 2

@@ -120,6 +120,15 @@ func TestAvailabilityAndMetricsAfterFailover(t *testing.T) {
 			t.Errorf("a's /metrics lacks %s", series)
 		}
 	}
+	// Round trip over loopback: measured, positive, below deadtime (500ms) even on a busy machine.
+	c.WaitFor("a's round trip to b measured", 10*time.Second, func() bool {
+		_, ok := scrape(t, c, "a")[`vigil_heartbeat_link_rtt_seconds{link="`+mustNode(t, c, "b").Addresses[0]+`",node="b"}`]
+		return ok
+	})
+	m = scrape(t, c, "a")
+	if rtt := m[`vigil_heartbeat_link_rtt_seconds{link="`+mustNode(t, c, "b").Addresses[0]+`",node="b"}`]; rtt <= 0 || rtt >= 0.5 {
+		t.Errorf("a's heartbeat round trip to b over loopback: %vs, want in (0, 0.5)", rtt)
+	}
 	if m["vigil_heartbeat_received_total"] <= 0 || m["go_goroutines"] <= 0 || m["process_resident_memory_bytes"] <= 0 {
 		t.Errorf("a's /metrics: heartbeats %v goroutines %v rss %v", m["vigil_heartbeat_received_total"], m["go_goroutines"], m["process_resident_memory_bytes"])
 	}
