@@ -146,6 +146,7 @@ func (l *Lab) Heal() error {
 	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
 	defer cancel()
 	clear(l.drops)
+	clear(l.loss)
 	var errs []error
 	for _, h := range l.hosts {
 		if err := l.applyRules(ctx, h); err != nil {
@@ -187,12 +188,16 @@ func (l *Lab) applyRules(ctx context.Context, h *Host) error {
 // rules renders the host's drop rules, or "" if it receives from everyone.
 func (l *Lab) rules(h *Host) string {
 	var senders []*Host
+	lossy := false
 	for _, x := range l.hosts {
 		if l.drops[pair{x.name, h.name}] {
 			senders = append(senders, x)
 		}
+		for _, n := range l.nets {
+			lossy = lossy || l.loss[lossKey{x.name, n.name}] > 0
+		}
 	}
-	if len(senders) == 0 {
+	if len(senders) == 0 && !lossy {
 		return ""
 	}
 	var b strings.Builder
@@ -220,6 +225,7 @@ func (l *Lab) rules(h *Host) string {
 		if len(notARP) > 0 {
 			fmt.Fprintf(&b, "    ether saddr { %s } ether type != arp drop\n", strings.Join(notARP, ", "))
 		}
+		b.WriteString(l.lossRules(h, n))
 		b.WriteString("  }\n")
 	}
 	b.WriteString("}\n")

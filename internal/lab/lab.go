@@ -53,6 +53,8 @@ type Lab struct {
 	// drops holds the directed pairs whose frames are dropped: the key's
 	// from-host sends, the to-host never receives.
 	drops map[pair]bool
+	// loss holds the packet loss, in percent, set with Degrade.
+	loss map[lossKey]int
 }
 
 type network struct {
@@ -125,6 +127,7 @@ func plan(opt Options) (*Lab, error) {
 		byName:   map[string]*Host{},
 		hostAddr: opt.HostAddr,
 		drops:    map[pair]bool{},
+		loss:     map[lossKey]int{},
 	}
 	for i, n := range opt.Networks {
 		if !nameRE.MatchString(n.Name) {
