@@ -97,4 +97,6 @@ type Event struct {
 	WindowEnd   *time.Time `json:"window_end,omitempty"`
 	// Token is the token a token_created or token_revoked event is about.
 	Token *TokenInfo `json:"token,omitempty"`
+	// Drill is the drill a drill_started or drill_finished event is about.
+	Drill *Drill `json:"drill,omitempty"`
 }
