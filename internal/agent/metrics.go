@@ -169,7 +169,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(m.hbRejected, v, reason)
 	}
 
-	for _, g := range a.Groups() {
+	for _, g := range a.groupStatuses() {
 		gauge(m.groupState, 1, g.Name, g.Node, g.State)
 		gauge(m.groupRunningHere, b(g.Node == a.self.Name && g.State == clusterstate.RunRunning), g.Name, g.Node)
 		gauge(m.groupMaint, b(g.Maintenance), g.Name)

@@ -11,8 +11,16 @@ import (
 	"github.com/vigil-ha/vigil/internal/model"
 )
 
-// Groups lists every configured group with its placement (httpapi.Backend).
-func (a *Agent) Groups() []model.GroupStatus {
+// Groups lists every configured group with its placement and, from the node
+// running each, the replication lag of its sync resources (httpapi.Backend).
+func (a *Agent) Groups(ctx context.Context) []model.GroupStatus {
+	gs := a.groupStatuses()
+	a.addSync(ctx, gs)
+	return gs
+}
+
+// groupStatuses is Groups from the replicated state alone.
+func (a *Agent) groupStatuses() []model.GroupStatus {
 	st := a.store.ClusterState()
 	out := make([]model.GroupStatus, 0, len(a.cfg.Groups))
 	for _, g := range a.cfg.Groups {

@@ -1,13 +1,19 @@
 package agent
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"os"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-ha/vigil/internal/config"
+	"github.com/vigil-ha/vigil/internal/model"
 	"github.com/vigil-ha/vigil/internal/resource"
 	rsync "github.com/vigil-ha/vigil/internal/resource/sync"
 )
@@ -38,15 +44,105 @@ func init() {
 			return nil, err
 		}
 		a.syncs.put(g.Name, r.Name, s)
-		return s, nil
+		return &syncResource{Syncer: s, a: a, group: g.Name, name: r.Name}, nil
 	}
 }
 
-// syncRegistry holds the node's sync resources so that /metrics can read their
-// lag; the zero value is ready. A resource built again replaces the old entry.
+// syncResource is the sync resource as the group runner sees it: the syncer,
+// plus the record of the data-loss window when it starts on a takeover.
+type syncResource struct {
+	*rsync.Syncer
+	a     *Agent
+	group string
+	name  string
+}
+
+// Start starts replicating from here. On a takeover (the group failed on another
+// node) it first records how old this node's copy is: what the failed node wrote
+// after the copy's stamp is lost, and the event says up to how much.
+func (r *syncResource) Start(ctx context.Context) (resource.Output, error) {
+	now := time.Now()
+	copies := r.Copies()
+	out, err := r.Syncer.Start(ctx)
+	if err != nil || !r.a.isTakeover(r.group) {
+		return out, err
+	}
+	ev := dataLossEvent(r.group, r.name, r.a.self.Name, copies, r.a.lastHeard(), now)
+	r.a.emit(ev)
+	return out, nil
+}
+
+// lastHeard is when each peer's last heartbeat arrived, as far as this node's
+// membership view knows (to within one tick).
+func (a *Agent) lastHeard() map[string]time.Time {
+	v := a.view.Load()
+	if v == nil {
+		return nil
+	}
+	now := time.Now()
+	heard := map[string]time.Time{}
+	for _, p := range v.Peers {
+		if p.SilentFor >= 0 {
+			heard[p.Name] = now.Add(-p.SilentFor)
+		}
+	}
+	return heard
+}
+
+// dataLossEvent describes, for a takeover at now, the copy of each path this
+// node has: sent by which node, as of when, and so how much of that node's
+// writes may be missing here. The window of a path runs from its stamp (the
+// start of the last pass that reached this node) to the moment the sender was
+// last heard from, or to now when that is unknown; the event reports the widest.
+func dataLossEvent(group, res, self string, copies []rsync.Copy, heard map[string]time.Time, now time.Time) model.Event {
+	ev := model.Event{Time: now, Kind: model.EventDataLossWindow, Severity: model.SeverityWarning,
+		Reporter: self, Group: group, Resource: res}
+	var lines []string
+	var worst time.Duration
+	worstText, missing := "", 0
+	for _, c := range copies {
+		if c.Err != nil {
+			missing++
+			if errors.Is(c.Err, os.ErrNotExist) {
+				lines = append(lines, fmt.Sprintf("%s: no sync stamp: this copy was never written by a pass from another node; whatever the previous node had is not here", c.Path))
+			} else {
+				lines = append(lines, fmt.Sprintf("%s: %v", c.Path, c.Err))
+			}
+			continue
+		}
+		st := c.Stamp
+		end, how := now, "now"
+		if h, ok := heard[st.From]; ok {
+			end, how = h, st.From+" was last heard"
+		}
+		window := max(end.Sub(st.Time), 0)
+		line := fmt.Sprintf("%s: copy from %s as of %s, %s old at the takeover; %s at %s: up to %s of writes on %s are not here",
+			c.Path, st.From, st.Time.UTC().Format("15:04:05.000Z"), now.Sub(st.Time).Round(time.Millisecond),
+			how, end.UTC().Format("15:04:05.000Z"), window.Round(time.Millisecond), st.From)
+		lines = append(lines, line)
+		if worstText == "" || window > worst {
+			worst, worstText, ev.Node = window, line, st.From
+		}
+	}
+	switch {
+	case worstText == "" && missing > 0:
+		ev.Reason = fmt.Sprintf("takeover of %s on %s: %s has no replicated copy here (%d paths without a sync stamp)", group, self, res, missing)
+	case missing > 0:
+		ev.Reason = fmt.Sprintf("takeover of %s on %s: data-loss window up to %s (%s); %d more paths have no copy here",
+			group, self, worst.Round(time.Millisecond), worstText, missing)
+	default:
+		ev.Reason = fmt.Sprintf("takeover of %s on %s: data-loss window up to %s (%s)", group, self, worst.Round(time.Millisecond), worstText)
+	}
+	ev.Output = strings.Join(lines, "\n")
+	return ev
+}
+
+// syncRegistry holds the node's sync resources so that /metrics and the API can
+// read their lag; the zero value is ready. A resource built again replaces the
+// old entry.
 type syncRegistry struct {
 	mu sync.Mutex
-	m  map[[2]string]*rsync.Syncer
+	m  map[[2]string]*rsync.Syncer // guarded by mu
 }
 
 func (r *syncRegistry) put(group, res string, s *rsync.Syncer) {
@@ -58,20 +154,120 @@ func (r *syncRegistry) put(group, res string, s *rsync.Syncer) {
 	r.m[[2]string{group, res}] = s
 }
 
+// each calls fn for every resource, sorted by group and resource.
 func (r *syncRegistry) each(fn func(group, res string, s *rsync.Syncer)) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	for k, s := range r.m {
-		fn(k[0], k[1], s)
+	keys := make([][2]string, 0, len(r.m))
+	for k := range r.m {
+		keys = append(keys, k)
+	}
+	ss := make([]*rsync.Syncer, 0, len(keys))
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i][0] < keys[j][0] || keys[i][0] == keys[j][0] && keys[i][1] < keys[j][1]
+	})
+	for _, k := range keys {
+		ss = append(ss, r.m[k])
+	}
+	r.mu.Unlock()
+	for i, k := range keys {
+		fn(k[0], k[1], ss[i])
+	}
+}
+
+// LocalSync is the replication of the sync resources running here, per target
+// (httpapi.Backend).
+func (a *Agent) LocalSync() []model.SyncStatus {
+	now := time.Now()
+	out := []model.SyncStatus{}
+	a.syncs.each(func(group, res string, s *rsync.Syncer) {
+		for _, t := range s.Targets(now) {
+			st := model.SyncStatus{Group: group, Resource: res, Source: a.self.Name, Target: t.Target,
+				LagSeconds: t.Lag.Seconds(), Error: t.Err}
+			if !t.LastPass.IsZero() {
+				lp := t.LastPass.UTC()
+				st.LastPass = &lp
+			}
+			out = append(out, st)
+		}
+	})
+	return out
+}
+
+// syncAskTimeout bounds asking another node for its sync lag: `vigil groups`
+// must answer even when that node is slow or just died.
+const syncAskTimeout = 2 * time.Second
+
+// addSync fills the sync lag of the groups that have sync resources, from this
+// node's syncers or from the node running the group (one request per node, in
+// parallel); a node that cannot be asked is named in SyncUnknown.
+func (a *Agent) addSync(ctx context.Context, gs []model.GroupStatus) {
+	withSync := map[string]bool{}
+	for _, g := range a.cfg.Groups {
+		for _, r := range g.Resources {
+			if r.Type == "sync" {
+				withSync[g.Name] = true
+			}
+		}
+	}
+	ask := map[string]bool{}
+	for _, g := range gs {
+		if withSync[g.Name] && g.Node != "" && g.Node != a.self.Name {
+			ask[g.Node] = true
+		}
+	}
+	type answer struct {
+		ss  []model.SyncStatus
+		err error
+	}
+	answers := map[string]answer{a.self.Name: {ss: a.LocalSync()}}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithTimeout(ctx, syncAskTimeout)
+	defer cancel()
+	for node := range ask {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var ans answer
+			c, err := a.peerClient(node)
+			if err == nil {
+				ans.ss, err = c.LocalSync(ctx)
+			}
+			ans.err = err
+			mu.Lock()
+			answers[node] = ans
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	for i := range gs {
+		g := &gs[i]
+		if !withSync[g.Name] || g.Node == "" {
+			continue
+		}
+		ans := answers[g.Node]
+		if ans.err != nil {
+			g.SyncUnknown = fmt.Sprintf("could not ask %s for its sync lag: %v", g.Node, ans.err)
+			continue
+		}
+		for _, s := range ans.ss {
+			if s.Group == g.Name {
+				g.Sync = append(g.Sync, s)
+			}
+		}
+		if len(g.Sync) == 0 {
+			g.SyncUnknown = fmt.Sprintf("%s does not replicate this group now (starting, stopping, or no other node to copy to)", g.Node)
+		}
 	}
 }
 
 var syncLagDesc = prometheus.NewDesc("vigil_sync_lag_seconds",
-	"Seconds since the start of the last sync pass that reached every target, for the sync resources running on this node: writes since then exist only here.",
-	[]string{"group", "resource"}, nil)
+	"Seconds since the start of the last sync pass that reached the target, for the sync resources running on this node: writes since then exist only here.",
+	[]string{"group", "resource", "target"}, nil)
 
-// syncLagCollector serves the lag of the sync resources that run here; a standby
-// reports none, since its copy's age is only known from the stamp at takeover.
+// syncLagCollector serves the lag of the sync resources that run here, per
+// target; a standby reports none, since its copy's age is only known from the
+// stamp at takeover.
 type syncLagCollector struct{ a *Agent }
 
 // Describe implements prometheus.Collector.
@@ -81,8 +277,8 @@ func (c syncLagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- syncLagDe
 func (c syncLagCollector) Collect(ch chan<- prometheus.Metric) {
 	now := time.Now()
 	c.a.syncs.each(func(group, res string, s *rsync.Syncer) {
-		if s.Active() {
-			ch <- prometheus.MustNewConstMetric(syncLagDesc, prometheus.GaugeValue, s.Lag(now).Seconds(), group, res)
+		for _, t := range s.Targets(now) {
+			ch <- prometheus.MustNewConstMetric(syncLagDesc, prometheus.GaugeValue, t.Lag.Seconds(), group, res, t.Target)
 		}
 	})
 }

@@ -179,6 +179,13 @@ func (c *Client) Groups(ctx context.Context) ([]model.GroupStatus, error) {
 	return gs, c.getJSON(ctx, "/v1/groups", &gs)
 }
 
+// LocalSync is the replication of the sync resources running on the node asked
+// (node certificate required).
+func (c *Client) LocalSync(ctx context.Context) ([]model.SyncStatus, error) {
+	var ss []model.SyncStatus
+	return ss, c.getJSON(ctx, "/v1/internal/sync", &ss)
+}
+
 // Act posts an operator action to path (e.g. /v1/groups/web/move) and returns the recorded event.
 func (c *Client) Act(ctx context.Context, path string, a model.OperatorAction) (model.Event, error) {
 	body, err := json.Marshal(a)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/url"
 	"sort"
 	"strings"
@@ -58,12 +59,47 @@ func groupsCmd(g *globals) *cobra.Command {
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, where, s.State, strings.Join(s.Nodes, ","), s.Failback, flagList(s.Flags), strings.Join(notes, "; "))
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			return printSync(g.stdout, gs)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().StringVar(&node, "node", "", "ask this node")
 	return cmd
+}
+
+// printSync shows the replication of the sync resources, one line per target,
+// when any group has them: how far behind each copy is.
+func printSync(w io.Writer, gs []model.GroupStatus) error {
+	show := false
+	for _, s := range gs {
+		show = show || len(s.Sync) > 0 || s.SyncUnknown != ""
+	}
+	if !show {
+		return nil
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SYNC\tRESOURCE\tFROM\tTO\tLAG\tLAST PASS\tNOTES")
+	for _, s := range gs {
+		if s.SyncUnknown != "" {
+			fmt.Fprintf(tw, "%s\t-\t%s\t-\t?\t-\t%s\n", s.Name, s.Node, s.SyncUnknown)
+		}
+		for _, r := range s.Sync {
+			last, note := "never", strings.ReplaceAll(r.Error, "\n", " | ")
+			if r.LastPass != nil {
+				last = r.LastPass.Local().Format("15:04:05")
+			}
+			if note == "" {
+				note = "-"
+			}
+			lag := time.Duration(r.LagSeconds * float64(time.Second)).Round(100 * time.Millisecond)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, r.Resource, r.Source, r.Target, lag, last, note)
+		}
+	}
+	return tw.Flush()
 }
 
 func flagList(flags map[string]string) string {

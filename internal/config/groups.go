@@ -101,6 +101,7 @@ type Resource struct {
 	Transport   string   `yaml:"transport"`
 	Interval    Duration `yaml:"interval"`
 	KeyFile     string   `yaml:"key_file"`
+	KnownHosts  string   `yaml:"known_hosts"`
 	SecretsFile string   `yaml:"secrets_file"`
 	Module      string   `yaml:"module"`
 
@@ -126,7 +127,7 @@ var resourceFields = map[string][]string{
 	"ocf":      {"agent", "params"},
 	"mount":    {"device", "path", "fstype", "options", "fsck"},
 	"workflow": {"start", "stop", "takeover", "restart", "monitor", "check"},
-	"sync":     {"paths", "to", "transport", "interval", "key_file", "secrets_file", "module", "user"},
+	"sync":     {"paths", "to", "transport", "interval", "key_file", "known_hosts", "secrets_file", "module", "user"},
 }
 
 func (r Resource) setFields() []string {

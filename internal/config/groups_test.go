@@ -73,3 +73,26 @@ func TestGroupProblems(t *testing.T) {
 		}
 	}
 }
+
+// promotable applies to OCF resources only: the OCF promote/demote actions are
+// what it drives.
+func TestPromotableIsForOCF(t *testing.T) {
+	ok := good + `groups:
+  - name: db
+    nodes: [alessandro, federica]
+    resources:
+      - {name: drbd, type: ocf, agent: linbit/drbd, params: {drbd_resource: r0}, promotable: true}
+`
+	cfg, err := Parse("v.yaml", []byte(ok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, _ := cfg.Group("db"); !g.Resources[0].Promotable {
+		t.Fatalf("promotable not read: %+v", g.Resources[0])
+	}
+	bad := strings.Replace(ok, "type: ocf, agent: linbit/drbd, params: {drbd_resource: r0}", "type: systemd, unit: drbd.service", 1)
+	_, err = Parse("v.yaml", []byte(bad))
+	if err == nil || !strings.Contains(err.Error(), "groups[0].resources[0].promotable: does not apply to type systemd") {
+		t.Fatalf("promotable on a systemd resource: %v", err)
+	}
+}

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -25,6 +26,7 @@ func (r Resource) syncSetFields() []string {
 	add("transport", r.Transport != "")
 	add("interval", r.Interval != 0)
 	add("key_file", r.KeyFile != "")
+	add("known_hosts", r.KnownHosts != "")
 	add("secrets_file", r.SecretsFile != "")
 	add("module", r.Module != "")
 	return set
@@ -57,6 +59,12 @@ func validateSync(l locator, f string, r Resource, g Group) []Problem {
 	}
 	switch r.Transport {
 	case "", "ssh":
+		for _, fl := range []struct{ name, v string }{{"key_file", r.KeyFile}, {"known_hosts", r.KnownHosts}} {
+			// rsync splits its -e command at blanks.
+			if strings.ContainsAny(fl.v, " \t") {
+				ps = append(ps, l.problem(f+"."+fl.name, "%q: a path without blanks, please (it goes into ssh's command line)", fl.v))
+			}
+		}
 		if r.SecretsFile != "" {
 			ps = append(ps, l.problem(f+".secrets_file", "only for transport rsyncd (ssh authenticates with key_file)"))
 		}
@@ -69,6 +77,9 @@ func validateSync(l locator, f string, r Resource, g Group) []Problem {
 		}
 		if r.KeyFile != "" {
 			ps = append(ps, l.problem(f+".key_file", "only for transport ssh"))
+		}
+		if r.KnownHosts != "" {
+			ps = append(ps, l.problem(f+".known_hosts", "only for transport ssh"))
 		}
 	default:
 		ps = append(ps, l.problem(f+".transport", "%q: use ssh or rsyncd", r.Transport))

@@ -58,11 +58,12 @@ func (f *fakeBackend) Status() model.Status {
 	return f.status
 }
 
-func (f *fakeBackend) Groups() []model.GroupStatus {
+func (f *fakeBackend) Groups(context.Context) []model.GroupStatus {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]model.GroupStatus(nil), f.groups...)
 }
+func (f *fakeBackend) LocalSync() []model.SyncStatus { return nil }
 
 func (f *fakeBackend) IsNode(name string) bool { return name == "a" || name == "b" || name == "q" }
 func (f *fakeBackend) NodeName() string        { return "a" }

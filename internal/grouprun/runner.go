@@ -67,7 +67,15 @@ func New(self string, groups []config.Group, factory Factory, emit func(model.Ev
 			if err != nil {
 				return nil, fmt.Errorf("group %s resource %s: %w", g.Name, rc.Name, err)
 			}
-			w.resources = append(w.resources, managed{spec: rc, agent: a})
+			m := managed{spec: rc, agent: a}
+			if rc.Promotable {
+				p, ok := a.(resource.Promoter)
+				if !ok {
+					return nil, fmt.Errorf("group %s resource %s: type %s cannot be promoted (promotable applies to ocf resources)", g.Name, rc.Name, rc.Type)
+				}
+				m.promoter = p
+			}
+			w.resources = append(w.resources, m)
 		}
 		r.workers[g.Name] = w
 		r.order = append(r.order, g.Name)

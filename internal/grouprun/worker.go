@@ -18,6 +18,10 @@ type managed struct {
 	spec    config.Resource
 	agent   resource.Agent
 	started bool
+	// promoter is set for promotable resources (promote.go): their group start
+	// is a promotion and their group stop a demotion.
+	promoter   resource.Promoter
+	standbyErr string // the last standby failure reported, "" when none
 }
 
 // worker converges one group; only its goroutine touches its fields.
@@ -33,6 +37,11 @@ type worker struct {
 	lostAck     uint64      // the last group_lost verdict acted on
 	intruderAck uint64      // the last intruder stop request acted on
 	restarts    []time.Time // local restarts within the window
+	// held collects events instead of emitting them while not nil (standby).
+	held []model.Event
+	// standbyDue: the promotable instances' standby state is to be checked at the
+	// next reconcile (at start and after every stop), not only at the next monitor.
+	standbyDue bool
 }
 
 func (w *worker) run(ctx context.Context) {
@@ -42,11 +51,12 @@ func (w *worker) run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			sctx, cancel := context.WithTimeout(context.Background(), stopOnExitTimeout)
 			if w.running {
-				sctx, cancel := context.WithTimeout(context.Background(), stopOnExitTimeout)
 				w.stop(sctx, "agent shutting down", false)
-				cancel()
 			}
+			w.stopStandby(sctx)
+			cancel()
 			return
 		case d := <-w.desired:
 			w.want = d
@@ -60,8 +70,21 @@ func (w *worker) run(ctx context.Context) {
 // cleanupAtStart stops whatever a previous run of the agent left behind: a new
 // agent holds no lease, and every assignment is bound to an older epoch.
 func (w *worker) cleanupAtStart(ctx context.Context) {
+	w.standbyDue = true
 	for i := len(w.resources) - 1; i >= 0; i-- {
 		m := &w.resources[i]
+		if m.promoter != nil {
+			// A promoted instance is demoted; an unpromoted one may keep running
+			// as this node's standby.
+			st, role, _, err := w.monitorRole(ctx, m)
+			if err == nil && (st == resource.Stopped || st == resource.Running && role == resource.Unpromoted) {
+				continue
+			}
+			if err := w.demoteOne(ctx, m); err != nil {
+				w.resourceEvent(m, "demote (left over from a previous run)", resource.Output{}, err)
+			}
+			continue
+		}
 		st, _, err := w.monitorOne(ctx, m)
 		if err == nil && st == resource.Stopped {
 			continue
@@ -102,8 +125,27 @@ func (w *worker) reconcile(ctx context.Context) {
 	}
 	if d.ReleaseAt > w.releaseAck && !d.Run {
 		w.releaseAck = d.ReleaseAt
-		w.report(model.EventGroupStopped, model.SeverityInfo, "released: stopped on "+w.r.self)
+		if w.anyStarted() {
+			// A stop that failed earlier (e.g. after a failed start) left something
+			// started or promoted: "stopped" is only reported once it is not.
+			w.stop(ctx, "released: stopped on "+w.r.self, false)
+		} else {
+			w.report(model.EventGroupStopped, model.SeverityInfo, "released: stopped on "+w.r.self)
+		}
 	}
+	if w.standbyDue && !d.Run && !d.Hold && !w.running {
+		w.standbyDue = false
+		w.standby(ctx)
+	}
+}
+
+func (w *worker) anyStarted() bool {
+	for _, m := range w.resources {
+		if m.started {
+			return true
+		}
+	}
+	return false
 }
 
 func (w *worker) start(ctx context.Context) {
@@ -118,9 +160,15 @@ func (w *worker) start(ctx context.Context) {
 				return
 			}
 		}
-		out, err := w.startOne(ctx, m)
+		var err error
+		if m.promoter != nil {
+			err = w.promoteOne(ctx, m) // records its own events
+		} else {
+			var out resource.Output
+			out, err = w.startOne(ctx, m)
+			w.resourceEvent(m, "start", out, err)
+		}
 		m.started = true // a failed start may have half-started: stop it too
-		w.resourceEvent(m, "start", out, err)
 		if err != nil {
 			w.failStart(ctx, m, err)
 			return
@@ -132,9 +180,19 @@ func (w *worker) start(ctx context.Context) {
 
 func (w *worker) failStart(ctx context.Context, m *managed, err error) {
 	reason := fmt.Sprintf("resource %s failed to start: %v", m.spec.Name, err)
-	w.stopResources(ctx, false)
+	stopped := w.stopResources(ctx, false)
 	w.running = false
+	w.standbyDue = true
 	w.report(model.EventGroupStartFailed, model.SeverityCritical, reason)
+	if !stopped {
+		// The failed report must not read as "stopped": what could not be stopped
+		// (or demoted) may still run, so this is a stop failure, as in stop.
+		w.report(model.EventGroupStopFailed, model.SeverityCritical,
+			"some resources did not stop after the failed start: giving up this node's lease so the group can move safely")
+		w.flag(reason)
+		w.r.release("group " + w.group.Name + " did not stop")
+		return
+	}
 	w.flag(reason)
 }
 
@@ -144,6 +202,7 @@ func (w *worker) stop(ctx context.Context, why string, vipsFirst bool) {
 	w.report(model.EventGroupStopping, model.SeverityWarning, why)
 	ok := w.stopResources(ctx, vipsFirst)
 	w.running = false
+	w.standbyDue = true
 	if !ok {
 		w.report(model.EventGroupStopFailed, model.SeverityCritical,
 			"some resources did not stop (see the resource_action events): giving up this node's lease so the group can move safely")
@@ -164,8 +223,14 @@ func (w *worker) stopResources(ctx context.Context, vipsFirst bool) bool {
 		if l, isLeased := m.agent.(resource.Leased); isLeased {
 			w.r.untrackLeased(l)
 		}
-		out, err := w.stopOne(ctx, m)
-		w.resourceEvent(m, "stop", out, err)
+		var err error
+		if m.promoter != nil {
+			err = w.demoteOne(ctx, m) // the group stops; the instance stays, unpromoted
+		} else {
+			var out resource.Output
+			out, err = w.stopOne(ctx, m)
+			w.resourceEvent(m, "stop", out, err)
+		}
 		if err != nil {
 			ok = false
 			return
@@ -198,18 +263,35 @@ func (w *worker) stopIntruder(ctx context.Context) {
 // restart phase, and once the budget is spent, a flag and a move.
 func (w *worker) monitor(ctx context.Context) {
 	if !w.running {
+		if !w.want.Run && !w.want.Hold {
+			w.standby(ctx)
+		}
 		return
 	}
 	for i := range w.resources {
 		m := &w.resources[i]
-		st, out, err := w.monitorOne(ctx, m)
+		var st resource.State
+		var out resource.Output
+		var err error
+		reason := ""
+		if m.promoter != nil {
+			var role resource.Role
+			st, role, out, err = w.monitorRole(ctx, m)
+			if err == nil && st == resource.Running && role != resource.Promoted {
+				st, reason = resource.Failed, fmt.Sprintf("resource %s is running but not promoted", m.spec.Name)
+			}
+		} else {
+			st, out, err = w.monitorOne(ctx, m)
+		}
 		if err == nil && st == resource.Running {
 			continue
 		}
 		if ctx.Err() != nil {
 			return // cut short by the agent's shutdown: no verdict on the resource
 		}
-		reason := fmt.Sprintf("resource %s is %s", m.spec.Name, st)
+		if reason == "" {
+			reason = fmt.Sprintf("resource %s is %s", m.spec.Name, st)
+		}
 		if err != nil {
 			reason += ": " + err.Error()
 		}
@@ -257,12 +339,20 @@ func (w *worker) report(kind model.EventKind, sev model.Severity, reason string)
 	w.r.emit(model.Event{Kind: kind, Severity: sev, Reporter: w.r.self, Node: w.r.self, Group: w.group.Name, Reason: reason})
 }
 
+func (w *worker) emit(ev model.Event) {
+	if w.held != nil {
+		w.held = append(w.held, ev)
+		return
+	}
+	w.r.emit(ev)
+}
+
 func (w *worker) resourceEvent(m *managed, action string, out resource.Output, err error) {
 	sev, result := model.SeverityInfo, "ok"
 	if err != nil {
 		sev, result = model.SeverityWarning, err.Error()
 	}
-	w.r.emit(model.Event{Kind: model.EventResourceAction, Severity: sev, Reporter: w.r.self, Node: w.r.self,
+	w.emit(model.Event{Kind: model.EventResourceAction, Severity: sev, Reporter: w.r.self, Node: w.r.self,
 		Group: w.group.Name, Resource: m.spec.Name, Reason: action + " " + m.spec.Type + ": " + result,
 		Output: strings.TrimSpace(out.Text)})
 }

@@ -31,11 +31,13 @@ type fakeBackend struct {
 func newFake() *fakeBackend { return &fakeBackend{tokens: map[string]model.TokenInfo{}} }
 
 func (f *fakeBackend) Status() model.Status { return model.Status{Cluster: "test", Node: "a"} }
-func (f *fakeBackend) Groups() []model.GroupStatus {
+func (f *fakeBackend) Groups(context.Context) []model.GroupStatus {
 	return []model.GroupStatus{{Name: "web", Node: "a"}}
 }
 func (f *fakeBackend) IsNode(name string) bool { return name == "a" || name == "b" }
 func (f *fakeBackend) NodeName() string        { return "a" }
+
+func (f *fakeBackend) LocalSync() []model.SyncStatus { return nil }
 
 func (f *fakeBackend) Events(after uint64, limit int) []model.Event {
 	f.mu.Lock()

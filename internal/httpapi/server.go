@@ -24,8 +24,11 @@ type Backend interface {
 	AppendEvents(ctx context.Context, from string, evs []model.Event) error
 	// IsNode says whether name is a node of this cluster.
 	IsNode(name string) bool
-	// Groups lists every group with its placement.
-	Groups() []model.GroupStatus
+	// Groups lists every group with its placement; it may ask the node running
+	// a group for live figures (the sync lag) within ctx.
+	Groups(ctx context.Context) []model.GroupStatus
+	// LocalSync is the replication of the sync resources running on this node.
+	LocalSync() []model.SyncStatus
 	// Act records an operator action (move, failback, flags clear, maintenance)
 	// in the replicated log; errors are *Error values naming the bad field.
 	Act(ctx context.Context, kind model.EventKind, by string, a model.OperatorAction) (model.Event, error)
@@ -85,8 +88,11 @@ func newServer(b Backend, token string, logger *slog.Logger) (*server, *routeMux
 	mux.Handle("GET /v1/status", s.auth(roleViewer, s.status))
 	mux.Handle("GET /v1/events", s.auth(roleViewer, s.events))
 	mux.Handle("POST /v1/internal/events", s.auth(roleNode, s.appendEvents))
-	mux.Handle("GET /v1/groups", s.auth(roleViewer, func(http.ResponseWriter, *http.Request, string) (any, error) {
-		return s.b.Groups(), nil
+	mux.Handle("GET /v1/groups", s.auth(roleViewer, func(_ http.ResponseWriter, r *http.Request, _ string) (any, error) {
+		return s.b.Groups(r.Context()), nil
+	}))
+	mux.Handle("GET /v1/internal/sync", s.auth(roleNode, func(http.ResponseWriter, *http.Request, string) (any, error) {
+		return s.b.LocalSync(), nil
 	}))
 	mux.Handle("POST /v1/groups/{group}/move", s.auth(roleOperator, s.action(model.EventMoveRequested)))
 	mux.Handle("POST /v1/groups/{group}/failback", s.auth(roleOperator, s.action(model.EventFailbackAuthorised)))

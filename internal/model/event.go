@@ -54,6 +54,10 @@ const (
 	// WindowEnd (for Group, or the whole cluster when Group is empty). It only
 	// excludes that time from availability reports; it switches nothing off.
 	EventMaintenanceWindow EventKind = "maintenance_window"
+	// EventDataLossWindow: a node took a group over with a replicated copy (a
+	// sync resource); Reason says how old the copy was and up to how much of
+	// what Node (the previous source) wrote after it is missing.
+	EventDataLossWindow EventKind = "data_loss_window"
 )
 
 // Severity orders events for notification routing and colouring.

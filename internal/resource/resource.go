@@ -59,3 +59,35 @@ type Leased interface {
 type Validator interface {
 	Validate(ctx context.Context) error
 }
+
+// Role is the role of a running instance of a promotable resource.
+type Role int
+
+const (
+	// Unpromoted: running as a standby copy (DRBD secondary), serving nothing.
+	Unpromoted Role = iota
+	// Promoted: the one active copy (DRBD primary); only the group's node may have it.
+	Promoted
+)
+
+func (r Role) String() string {
+	if r == Promoted {
+		return "promoted"
+	}
+	return "unpromoted"
+}
+
+// Promoter is implemented by promotable resources (OCF promote/demote, DRBD's
+// primary/secondary model): an instance runs unpromoted on every node that may run
+// the group, and the group's node promotes its own. Start leaves an instance
+// unpromoted; Stop stops it whatever its role.
+type Promoter interface {
+	Agent
+	Promote(ctx context.Context) (Output, error)
+	// Demote turns a promoted instance into an unpromoted one that keeps running;
+	// demoting one that is not promoted (or not running) succeeds.
+	Demote(ctx context.Context) (Output, error)
+	// MonitorRole is Monitor that also tells the role of an instance found
+	// running, or of one found failed in a known role (OCF_FAILED_MASTER).
+	MonitorRole(ctx context.Context) (State, Role, Output, error)
+}

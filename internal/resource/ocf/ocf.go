@@ -43,6 +43,14 @@ type Options struct {
 	// Wrapper is put before every command, e.g. {"ip", "netns", "exec", "ns1"},
 	// so that lab tests can run an agent inside a network namespace.
 	Wrapper []string
+	// Env adds NAME=VALUE variables to every action, e.g. HA_VARRUN and
+	// HA_RSCTMP, where agents keep their state files: several nodes sharing one
+	// machine (tests, the demo) need a directory each.
+	Env []string
+	// CloneMax is how many nodes may run an instance of a promotable resource
+	// (the group's nodes): Pacemaker passes it as clone-max, and some agents
+	// check it (linbit/drbd: at most 2 with DRBD 8.4). 0 means 1.
+	CloneMax int
 }
 
 // Agent runs one OCF resource agent with one set of parameters.
@@ -57,7 +65,12 @@ type Agent struct {
 	timeouts config.Timeouts
 	interval time.Duration
 	wrapper  []string
-	log      *slog.Logger
+	extraEnv []string
+	// promotable: the resource is managed with promote/demote (Validate
+	// requires the actions; env passes Pacemaker's promotable-clone meta).
+	promotable bool
+	cloneMax   int
+	log        *slog.Logger
 
 	mu   sync.Mutex
 	meta *Meta // set by Validate; supplies default timeouts
@@ -66,6 +79,7 @@ type Agent struct {
 var (
 	_ resource.Agent     = (*Agent)(nil)
 	_ resource.Validator = (*Agent)(nil)
+	_ resource.Promoter  = (*Agent)(nil)
 )
 
 // paramRE is what a shell can read back as OCF_RESKEY_<name>.
@@ -103,6 +117,15 @@ func New(spec config.Resource, opts Options) (*Agent, error) {
 	a.timeouts = spec.Timeouts
 	a.interval = spec.MonitorInterval.D()
 	a.wrapper = append([]string(nil), opts.Wrapper...)
+	for _, kv := range opts.Env {
+		k, _, ok := strings.Cut(kv, "=")
+		if !ok || !paramRE.MatchString(k) || strings.ContainsRune(kv, 0) {
+			return nil, fmt.Errorf("resource %q: ocf %s: environment entry %q: want NAME=VALUE", spec.Name, a.name, kv)
+		}
+	}
+	a.extraEnv = append([]string(nil), opts.Env...)
+	a.promotable = spec.Promotable
+	a.cloneMax = max(opts.CloneMax, 1)
 	if opts.Logger != nil {
 		a.log = opts.Logger
 	}
@@ -173,6 +196,23 @@ func (a *Agent) timeout(action string) time.Duration {
 	return def
 }
 
+// PromoteTimeouts are the timeouts the caller should give Promote and Demote:
+// the agent's advertised ones (known after Validate), else the start and stop
+// timeouts, since promotion is the last part of starting the resource where the
+// group runs, and demotion the first part of stopping it.
+func (a *Agent) PromoteTimeouts() (promote, demote time.Duration) {
+	promote, demote = a.timeout("start"), a.timeout("stop")
+	if m := a.Meta(); m != nil {
+		if act, ok := m.Action("promote"); ok && act.Timeout > 0 {
+			promote = act.Timeout
+		}
+		if act, ok := m.Action("demote"); ok && act.Timeout > 0 {
+			demote = act.Timeout
+		}
+	}
+	return promote, demote
+}
+
 // Start runs the agent's start action; only OCF_SUCCESS counts.
 func (a *Agent) Start(ctx context.Context) (resource.Output, error) {
 	res, budget, err := a.run(ctx, "start", a.timeout("start"), 0)
@@ -193,10 +233,63 @@ func (a *Agent) Stop(ctx context.Context) (resource.Output, error) {
 	return output(res), a.check("stop", res, budget, Success, NotRunning)
 }
 
+// Promote runs the agent's promote action; only OCF_SUCCESS counts.
+func (a *Agent) Promote(ctx context.Context) (resource.Output, error) {
+	to, _ := a.PromoteTimeouts()
+	res, budget, err := a.run(ctx, "promote", to, 0)
+	if err != nil {
+		return output(res), err
+	}
+	return output(res), a.check("promote", res, budget, Success)
+}
+
+// Demote runs the agent's demote action. OCF_NOT_RUNNING is accepted as well
+// as OCF_SUCCESS (Stateful answers it for an instance that is not running): an
+// instance that does not run is not promoted either.
+func (a *Agent) Demote(ctx context.Context) (resource.Output, error) {
+	_, to := a.PromoteTimeouts()
+	res, budget, err := a.run(ctx, "demote", to, 0)
+	if err != nil {
+		return output(res), err
+	}
+	return output(res), a.check("demote", res, budget, Success, NotRunning)
+}
+
+// MonitorRole runs the monitor action of a promotable agent: OCF_SUCCESS is a
+// running unpromoted instance, OCF_RUNNING_MASTER a running promoted one,
+// OCF_NOT_RUNNING a stopped one, OCF_FAILED_MASTER a failed promoted one, and
+// anything else a failed instance of unknown role (reported as Unpromoted; the
+// caller must not take it as proof of a demotion).
+func (a *Agent) MonitorRole(ctx context.Context) (resource.State, resource.Role, resource.Output, error) {
+	res, budget, err := a.run(ctx, "monitor", a.timeout("monitor"), 0)
+	if err != nil {
+		return resource.Failed, resource.Unpromoted, output(res), err
+	}
+	if err := a.check("monitor", res, budget, Success, NotRunning, RunningMaster); err != nil {
+		role := resource.Unpromoted
+		if res.ExitCode == FailedMaster && !res.TimedOut && res.Signal == "" {
+			role = resource.Promoted
+		}
+		return resource.Failed, role, output(res), err
+	}
+	switch res.ExitCode {
+	case NotRunning:
+		return resource.Stopped, resource.Unpromoted, output(res), nil
+	case RunningMaster:
+		return resource.Running, resource.Promoted, output(res), nil
+	}
+	return resource.Running, resource.Unpromoted, output(res), nil
+}
+
 // Monitor maps OCF_SUCCESS to Running, OCF_NOT_RUNNING to Stopped and
 // anything else (other codes, a timeout, a missing agent) to Failed with an
-// error naming the code.
+// error naming the code. For a promotable resource OCF_RUNNING_MASTER is
+// Running too (MonitorRole tells the role).
 func (a *Agent) Monitor(ctx context.Context) (resource.State, resource.Output, error) {
+	if a.promotable {
+		st, _, out, err := a.MonitorRole(ctx)
+		return st, out, err
+	}
 	res, budget, err := a.run(ctx, "monitor", a.timeout("monitor"), 0)
 	if err != nil {
 		return resource.Failed, output(res), err
@@ -223,6 +316,18 @@ func (a *Agent) Validate(ctx context.Context) error {
 	a.mu.Unlock()
 	if err := checkParams(a.name, m, a.params); err != nil {
 		return err
+	}
+	if a.promotable {
+		var missing []string
+		for _, act := range []string{"promote", "demote"} {
+			if _, ok := m.Action(act); !ok {
+				missing = append(missing, act)
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("ocf %s: promotable, but the agent's meta-data lists no %s action: it has no promoted role to manage (remove promotable: true)",
+				a.name, strings.Join(missing, " or "))
+		}
 	}
 	act, ok := m.Action("validate-all")
 	if !ok {
@@ -394,6 +499,22 @@ func (a *Agent) env(action string, budget time.Duration) []string {
 	if budget > 0 {
 		env = append(env, "OCF_RESKEY_CRM_meta_timeout="+strconv.FormatInt(budget.Milliseconds(), 10))
 	}
+	if a.promotable {
+		// What Pacemaker passes to a promotable clone with one promoted
+		// instance and one instance per node, under old and new names; agents
+		// check them (linbit/drbd refuses to start without clone-node-max=1).
+		n := strconv.Itoa(a.cloneMax)
+		env = append(env,
+			"OCF_RESKEY_CRM_meta_promotable=true",
+			"OCF_RESKEY_CRM_meta_globally_unique=false",
+			"OCF_RESKEY_CRM_meta_clone_max="+n,
+			"OCF_RESKEY_CRM_meta_clone_node_max=1",
+			"OCF_RESKEY_CRM_meta_promoted_max=1",
+			"OCF_RESKEY_CRM_meta_promoted_node_max=1",
+			"OCF_RESKEY_CRM_meta_master_max=1",
+			"OCF_RESKEY_CRM_meta_master_node_max=1")
+	}
+	env = append(env, a.extraEnv...)
 	// A recurring monitor carries its interval; agents treat interval 0 as a
 	// one-off probe, which Vigil's monitors are not.
 	if action == "monitor" && a.interval > 0 {

@@ -52,6 +52,8 @@ type Syncer struct {
 	// peer; started is when Start ran. Both are read by Lag from any goroutine.
 	lastOK  atomic.Int64
 	started atomic.Int64
+	// progress is per target; the map is fixed by New, its values are atomic.
+	progress map[string]*progress
 
 	// loop is the pass loop's lifetime; only Start and Stop touch these, and the
 	// agent calls them from one goroutine.
@@ -59,6 +61,24 @@ type Syncer struct {
 	done   chan struct{}
 	// lastErr holds the last pass's error text for Monitor's output.
 	lastErr atomic.Value
+}
+
+// progress is one target's replication, read from any goroutine.
+type progress struct {
+	lastOK atomic.Int64 // start (unix ns) of the last pass that reached the target; 0: none since Start
+	err    atomic.Value // string: the last pass's failure for the target, "" if it succeeded
+}
+
+// TargetStatus is the replication to one target as the source sees it.
+type TargetStatus struct {
+	Target string
+	// LastPass is the start of the last pass that reached Target: the copy there
+	// has every write made here before it. Zero when none has since Start.
+	LastPass time.Time
+	// Lag is the time since LastPass, or since Start when no pass reached Target yet.
+	Lag time.Duration
+	// Err is why the last pass to Target failed; "" when it succeeded.
+	Err string
 }
 
 // New checks the resource and returns a stopped syncer.
@@ -82,11 +102,18 @@ func New(r config.Resource, opt Options) (*Syncer, error) {
 	if opt.Rsync == "" {
 		opt.Rsync = "rsync"
 	}
-	s := &Syncer{r: r, opt: opt, interval: time.Duration(r.Interval)}
+	s := &Syncer{r: r, opt: opt, interval: time.Duration(r.Interval), progress: map[string]*progress{}}
 	if s.interval <= 0 {
 		s.interval = config.DefaultSyncInterval
 	}
 	s.lastErr.Store("")
+	for _, p := range opt.Peers {
+		if p.Name != opt.Self {
+			pr := &progress{}
+			pr.err.Store("")
+			s.progress[p.Name] = pr
+		}
+	}
 	return s, nil
 }
 
@@ -106,12 +133,32 @@ func (s *Syncer) Start(ctx context.Context) (resource.Output, error) {
 	return resource.Output{Text: text, Duration: time.Since(t0)}, nil
 }
 
+// Copy is what this node's copy of one path says about itself.
+type Copy struct {
+	Path  string
+	Stamp Stamp // zero when Err is set
+	// Err wraps os.ErrNotExist when the path holds no stamp: it never received
+	// a copy, or this node was always the source.
+	Err error
+}
+
+// Copies reads the stamp of every path: which node last copied it here, and as
+// of when.
+func (s *Syncer) Copies() []Copy {
+	out := make([]Copy, 0, len(s.r.Paths))
+	for _, p := range s.r.Paths {
+		st, err := ReadStamp(p)
+		out = append(out, Copy{Path: p, Stamp: st, Err: err})
+	}
+	return out
+}
+
 // CopyAge describes, per path, when this node's copy was last written by a pass
 // from another node, relative to now.
 func (s *Syncer) CopyAge(now time.Time) string {
 	var lines []string
-	for _, p := range s.r.Paths {
-		st, err := ReadStamp(p)
+	for _, c := range s.Copies() {
+		p, st, err := c.Path, c.Stamp, c.Err
 		switch {
 		case errors.Is(err, os.ErrNotExist):
 			lines = append(lines, fmt.Sprintf("%s: no sync stamp (never received a copy here, or this node was always the source)", p))
@@ -119,7 +166,7 @@ func (s *Syncer) CopyAge(now time.Time) string {
 			lines = append(lines, fmt.Sprintf("%s: %v", p, err))
 		default:
 			lines = append(lines, fmt.Sprintf("%s: copy from %s as of %s, %s old (writes after that on %s are not here)",
-				p, st.From, st.Time.UTC().Format(time.RFC3339), now.Sub(st.Time).Round(time.Second), st.From))
+				p, st.From, st.Time.UTC().Format(time.RFC3339Nano), now.Sub(st.Time).Round(time.Millisecond), st.From))
 		}
 	}
 	return strings.Join(lines, "\n")
@@ -140,6 +187,10 @@ func (s *Syncer) Stop(ctx context.Context) (resource.Output, error) {
 	s.cancel, s.done = nil, nil
 	s.started.Store(0)
 	s.lastOK.Store(0)
+	for _, pr := range s.progress {
+		pr.lastOK.Store(0)
+		pr.err.Store("")
+	}
 	return resource.Output{Text: "stopped"}, nil
 }
 
@@ -174,6 +225,30 @@ func (s *Syncer) Lag(now time.Time) time.Duration {
 		return 0
 	}
 	return now.Sub(time.Unix(0, ok))
+}
+
+// Targets reports the replication to each target, in the order of the peers;
+// nil when not running.
+func (s *Syncer) Targets(now time.Time) []TargetStatus {
+	started := s.started.Load()
+	if started == 0 {
+		return nil
+	}
+	var out []TargetStatus
+	for _, p := range s.opt.Peers {
+		pr, ok := s.progress[p.Name]
+		if !ok {
+			continue
+		}
+		ts := TargetStatus{Target: p.Name, Lag: now.Sub(time.Unix(0, started))}
+		if ok := pr.lastOK.Load(); ok != 0 {
+			ts.LastPass = time.Unix(0, ok)
+			ts.Lag = now.Sub(ts.LastPass)
+		}
+		ts.Err, _ = pr.err.Load().(string)
+		out = append(out, ts)
+	}
+	return out
 }
 
 // Active says whether the resource runs here (between Start and Stop); safe from
@@ -240,9 +315,19 @@ func (s *Syncer) Pass(ctx context.Context) error {
 		if p.Name == s.opt.Self {
 			continue
 		}
-		if err := s.passTo(ctx, p, start); err != nil {
-			errs = append(errs, err)
+		err := s.passTo(ctx, p, start)
+		if ctx.Err() != nil {
+			// Cut short by Stop: says nothing about the target.
+			return errors.Join(append(errs, err)...)
 		}
+		pr := s.progress[p.Name]
+		if err != nil {
+			errs = append(errs, err)
+			pr.err.Store(err.Error())
+			continue
+		}
+		pr.lastOK.Store(start.UnixNano())
+		pr.err.Store("")
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)
@@ -328,6 +413,11 @@ func (s *Syncer) rsync(ctx context.Context, p Peer, args ...string) error {
 		ssh := "ssh -o BatchMode=yes -o ConnectTimeout=10"
 		if s.r.KeyFile != "" {
 			ssh += " -i " + s.r.KeyFile
+		}
+		if s.r.KnownHosts != "" {
+			// The targets' host keys come from the operator's file, and nothing
+			// else is accepted: a changed or unknown key fails the pass.
+			ssh += " -o StrictHostKeyChecking=yes -o UserKnownHostsFile=" + s.r.KnownHosts
 		}
 		if s.opt.Port != 0 {
 			ssh += fmt.Sprintf(" -p %d", s.opt.Port)

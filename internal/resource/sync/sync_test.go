@@ -150,6 +150,16 @@ secrets file = %s/rsyncd.secrets
 	if err == nil || !strings.Contains(err.Error(), "authentication failed") || !strings.Contains(err.Error(), "auth failed") {
 		t.Fatalf("wrong password: err = %v, want an authentication failure", err)
 	}
+	// Per target: the failure is the target's error; a pass that reached it
+	// (the first syncer's) sets its last pass.
+	bad.started.Store(time.Now().UnixNano())
+	if ts := bad.Targets(time.Now()); len(ts) != 1 || ts[0].Target != "b" || !strings.Contains(ts[0].Err, "auth failed") || !ts[0].LastPass.IsZero() {
+		t.Fatalf("targets after a failed pass: %+v", ts)
+	}
+	s.started.Store(before.UnixNano())
+	if ts := s.Targets(time.Now()); len(ts) != 1 || ts[0].Target != "b" || ts[0].Err != "" || ts[0].LastPass.Before(before) || ts[0].Lag <= 0 {
+		t.Fatalf("targets after good passes: %+v", ts)
+	}
 }
 
 func readLog(dir string) string {
