@@ -76,6 +76,10 @@ type Resource struct {
 	// ocf
 	Agent  string            `yaml:"agent"` // provider/type, e.g. heartbeat/IPaddr2
 	Params map[string]string `yaml:"params"`
+	// Promotable: an unpromoted instance runs on every node of the group and the
+	// group's node promotes its own (OCF promote/demote, e.g. linbit/drbd). The
+	// agent must advertise promote and demote in its meta-data.
+	Promotable bool `yaml:"promotable"`
 
 	// mount
 	Device  string `yaml:"device"`
@@ -124,7 +128,7 @@ var resourceFields = map[string][]string{
 	"process":  {"command", "env", "user", "dir", "log", "stop_signal", "grace"},
 	"systemd":  {"unit"},
 	"lsb":      {"script"},
-	"ocf":      {"agent", "params"},
+	"ocf":      {"agent", "params", "promotable"},
 	"mount":    {"device", "path", "fstype", "options", "fsck"},
 	"workflow": {"start", "stop", "takeover", "restart", "monitor", "check"},
 	"sync":     {"paths", "to", "transport", "interval", "key_file", "known_hosts", "secrets_file", "module", "user"},
@@ -150,6 +154,7 @@ func (r Resource) setFields() []string {
 	add("script", r.Script != "")
 	add("agent", r.Agent != "")
 	add("params", len(r.Params) > 0)
+	add("promotable", r.Promotable)
 	add("device", r.Device != "")
 	add("path", r.Path != "")
 	add("fstype", r.FSType != "")
