@@ -101,6 +101,10 @@ type Node struct {
 	Config  string // the config file the agent runs with
 	DataDir string
 	LogPath string
+	// Env is added to the agent's environment at every start, e.g. HA_VARRUN
+	// so that the OCF agents of nodes sharing this machine keep their state
+	// files apart; set it before the node starts.
+	Env []string
 
 	proc *lab.Proc
 }
@@ -292,7 +296,7 @@ func (c *Cluster) StartNode(name string) {
 		c.t.Fatalf("labcluster: %s is already running (pid %d)", name, n.proc.Pid())
 	}
 	argv := []string{c.Bin, "agent", "--config", n.Config, "--node", name, "--data-dir", n.DataDir}
-	p, err := n.Host.Start("agent", argv, nil, n.LogPath)
+	p, err := n.Host.Start("agent", argv, n.Env, n.LogPath)
 	if err != nil {
 		c.t.Fatalf("start agent %s: %v", name, err)
 	}
