@@ -105,6 +105,9 @@ type Node struct {
 	// so that the OCF agents of nodes sharing this machine keep their state
 	// files apart; set it before the node starts.
 	Env []string
+	// Binds are mounted for the agent at every start (binds.go); guarded by
+	// the cluster's mu.
+	Binds []Bind
 
 	proc *lab.Proc
 }
@@ -296,6 +299,9 @@ func (c *Cluster) StartNode(name string) {
 		c.t.Fatalf("labcluster: %s is already running (pid %d)", name, n.proc.Pid())
 	}
 	argv := []string{c.Bin, "agent", "--config", n.Config, "--node", name, "--data-dir", n.DataDir}
+	c.mu.Lock()
+	argv = n.Wrap(argv)
+	c.mu.Unlock()
 	p, err := n.Host.Start("agent", argv, n.Env, n.LogPath)
 	if err != nil {
 		c.t.Fatalf("start agent %s: %v", name, err)

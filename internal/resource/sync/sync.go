@@ -412,7 +412,8 @@ func (s *Syncer) rsync(ctx context.Context, p Peer, args ...string) error {
 		// BatchMode: a missing key must fail the pass, not wait for a password.
 		ssh := "ssh -o BatchMode=yes -o ConnectTimeout=10"
 		if s.r.KeyFile != "" {
-			ssh += " -i " + s.r.KeyFile
+			// Only that key: ssh would otherwise offer ~/.ssh's keys first.
+			ssh += " -o IdentitiesOnly=yes -i " + s.r.KeyFile
 		}
 		if s.r.KnownHosts != "" {
 			// The targets' host keys come from the operator's file, and nothing
