@@ -55,6 +55,8 @@ type Agent struct {
 
 	syncs syncRegistry // the sync resources, for the replication lag metric
 
+	drills drillRuns // the drills this node runs (drills.go)
+
 	start time.Time // monotonic origin of the engine's clock
 	view  atomic.Pointer[membership.View]
 
@@ -223,6 +225,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	goFn("split-brain probes", a.runSplitBrain)
 	goFn("workflow events", a.reportWorkflows)
+	goFn("drill schedule", a.runDrillSchedule)
 	for _, srv := range servers {
 		goFn("api "+srv.addr, srv.serve)
 	}

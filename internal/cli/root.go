@@ -65,6 +65,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.AddCommand(demoWebCmd(g), simulateCmd(g))
 	root.AddCommand(importCmd(g))
 	root.AddCommand(reportCmd(g))
+	root.AddCommand(drillCmd(g))
 	root.AddCommand(tokenCmd(g))
 	root.AddCommand(genDocsCmd(g)) // hidden: man pages and completions for packaging/build-deb.sh
 	err := root.ExecuteContext(ctx)

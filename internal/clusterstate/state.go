@@ -64,6 +64,18 @@ type Group struct {
 	Intruders map[string]uint64 `json:"intruders,omitempty"`
 }
 
+// RunState is what Node reported about the current assignment: starting
+// until it reports, "" when the group is assigned nowhere.
+func (g Group) RunState() string {
+	if g.Node == "" {
+		return ""
+	}
+	if r, ok := g.Reports[g.Node]; ok && r.Index >= g.AssignedAt {
+		return r.State
+	}
+	return RunStarting
+}
+
 // CheckReport is one observer's view of one group check.
 type CheckReport struct {
 	State string    `json:"state"`

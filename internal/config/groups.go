@@ -47,6 +47,8 @@ type Group struct {
 	TakeoverGrace Duration `yaml:"takeover_grace"`
 	// SplitBrain optionally probes every node for the service.
 	SplitBrain *SplitBrain `yaml:"split_brain"`
+	// Drill configures failover drills of the group (drills.go).
+	Drill *Drill `yaml:"drill"`
 }
 
 // Resource is one managed thing; which fields apply depends on Type.

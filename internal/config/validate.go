@@ -45,6 +45,7 @@ func (c *Config) applyDefaults() {
 	}
 	c.applyGroupDefaults()
 	c.applyCheckDefaults()
+	c.applyDrillDefaults()
 }
 
 func (c *Config) validate(l locator) []Problem {
@@ -62,6 +63,7 @@ func (c *Config) validate(l locator) []Problem {
 	ps = append(ps, c.validateFencing(l)...)
 	ps = append(ps, c.validateWorkflows(l)...) // resets the warnings: first
 	ps = append(ps, c.validateChecks(l)...)
+	ps = append(ps, c.validateDrills(l)...)
 	ps = append(ps, c.validateBatch(l)...)
 	ps = append(ps, c.validateNotifications(l)...)
 	return ps

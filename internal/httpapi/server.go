@@ -40,6 +40,8 @@ type Backend interface {
 	TokenBackend
 	// NotificationBackend: notification targets and undelivered items (notifications.go).
 	NotificationBackend
+	// DrillBackend: failover drills (drills.go).
+	DrillBackend
 }
 
 // Error is returned as {"error": ..., "field": ...} with Code as the HTTP status.
@@ -100,6 +102,7 @@ func newServer(b Backend, token string, logger *slog.Logger) (*server, *routeMux
 	mux.Handle("POST /v1/maintenance", s.auth(roleOperator, s.action(model.EventMaintenanceOn)))
 	s.workflowRoutes(mux)
 	s.maintenanceRoutes(mux)
+	s.drillRoutes(mux)
 	s.tokenRoutes(mux)
 	s.notificationRoutes(mux)
 	s.openAPIRoutes(mux)

@@ -115,6 +115,20 @@ func (f *fsm) eventsAfter(after uint64, limit int) []model.Event {
 	return append([]model.Event(nil), rest...)
 }
 
+// newestMatching scans from the newest event back and returns up to n events
+// that keep accepts, newest first, copying only those.
+func (f *fsm) newestMatching(keep func(*model.Event) bool, n int) []model.Event {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var out []model.Event
+	for i := len(f.events) - 1; i >= 0 && len(out) < n; i-- {
+		if keep(&f.events[i]) {
+			out = append(out, f.events[i])
+		}
+	}
+	return out
+}
+
 func (f *fsm) counts() (n int, last uint64) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()

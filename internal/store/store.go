@@ -403,6 +403,13 @@ func (s *Store) Events(afterIndex uint64, limit int) []model.Event {
 	return s.fsm.eventsAfter(afterIndex, limit)
 }
 
+// NewestMatching returns up to n committed events that keep accepts, newest
+// first. keep runs under the log's read lock: it must be quick and must not
+// call the store.
+func (s *Store) NewestMatching(keep func(*model.Event) bool, n int) []model.Event {
+	return s.fsm.newestMatching(keep, n)
+}
+
 // Subscribe returns a channel of newly committed events, in Index order and
 // without gaps. It is closed when ctx is done, when the store is closed, or
 // when the subscriber falls 1024 events behind (so that a slow reader never
