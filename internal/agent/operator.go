@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/vigil-ha/vigil/internal/clusterstate"
 	"github.com/vigil-ha/vigil/internal/httpapi"
 	"github.com/vigil-ha/vigil/internal/model"
 )
@@ -28,11 +27,8 @@ func (a *Agent) groupStatuses() []model.GroupStatus {
 		s := model.GroupStatus{Name: g.Name, Nodes: g.Nodes, Failback: g.Failback, Node: gs.Node, Epoch: gs.Epoch,
 			State: "unassigned", Releasing: gs.Releasing, Target: gs.Target, Maintenance: gs.Maintenance || st.Maintenance,
 			MoveTarget: gs.MoveTarget, FailbackAuthorised: gs.FailbackAuthorised}
-		if gs.Node != "" {
-			s.State = clusterstate.RunStarting
-			if r, ok := gs.Reports[gs.Node]; ok && r.Index >= gs.AssignedAt {
-				s.State = r.State
-			}
+		if rs := gs.RunState(); rs != "" {
+			s.State = rs
 		}
 		if len(gs.Flags) > 0 {
 			s.Flags = map[string]string{}
