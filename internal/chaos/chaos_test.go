@@ -1,0 +1,115 @@
+package chaos
+
+import (
+	"flag"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/labcluster"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	labcluster.Cleanup()
+	os.Exit(code)
+}
+
+var (
+	seedFlag     = flag.Uint64("chaos.seed", 0, "nemesis seed (0: from the clock, logged)")
+	durationFlag = flag.Duration("chaos.duration", 0, "TestChaos: how long to inject faults per cluster size (0 skips it)")
+	nodesFlag    = flag.String("chaos.nodes", "3,5", "TestChaos: cluster sizes to run, one after the other")
+	trialsFlag   = flag.Int("chaos.trials", 0, "TestChaos: run at least this many trials per size")
+	kindsFlag    = flag.String("chaos.kinds", "", "comma-separated fault kinds to inject (default: all)")
+	outFlag      = flag.String("chaos.out", "", "directory for the JSON results and SVG timelines (default: the test's temp dir)")
+)
+
+// seed is -chaos.seed, or one from the clock.
+func seed(t *testing.T) uint64 {
+	if *seedFlag != 0 {
+		return *seedFlag
+	}
+	return uint64(time.Now().UnixNano()) & (1<<53 - 1) // exact in JSON
+}
+
+// timing is the runs' timers: a bit slower than vigil's defaults, so that
+// a machine busy with other test packages does not declare live nodes dead
+// (that would not break safety, but would muddy what a run shows).
+var timing = labcluster.Timing{Keepalive: 250 * time.Millisecond, Warntime: 1250 * time.Millisecond, Deadtime: 2500 * time.Millisecond, Initdead: 10 * time.Second}
+
+// subnets gives each size its own tag and /24s inside 10.88.0.0/16 (short
+// runs) or 10.89.0.0/16 (long runs).
+func labConfig(size int, long bool) Config {
+	second, tag := 88, "x"
+	if long {
+		second, tag = 89, "xl"
+	}
+	return Config{Tag: tag + strconv.Itoa(size), Size: size, Timing: timing,
+		PublicSubnet:    "10." + strconv.Itoa(second) + "." + strconv.Itoa(size*10) + ".0/24",
+		HeartbeatSubnet: "10." + strconv.Itoa(second) + "." + strconv.Itoa(size*10+1) + ".0/24"}
+}
+
+func run(t *testing.T, cfg Config) {
+	cfg.Seed = seed(t)
+	if *kindsFlag != "" {
+		for _, k := range strings.Split(*kindsFlag, ",") {
+			if !slices.Contains(AllKinds, Kind(k)) {
+				t.Fatalf("-chaos.kinds: unknown kind %q (kinds: %v)", k, AllKinds)
+			}
+			cfg.Kinds = append(cfg.Kinds, Kind(k))
+		}
+	}
+	cfg.OutDir = *outFlag
+	if cfg.OutDir == "" {
+		cfg.OutDir = t.TempDir()
+	}
+	t.Logf("chaos seed %d (replay with -chaos.seed=%d)", cfg.Seed, cfg.Seed)
+	o := Run(t, cfg)
+	r := o.Result
+	t.Logf("chaos result: %d trials %v, %d of %d operator actions acknowledged, %d committed events checked, client availability %.2f%% of %d requests, settle p50 %.0f ms max %.0f ms, %d split-brain intervals, %d violations; files %v",
+		r.Trials, r.ByKind, r.OpsAcked, r.OpsSent, r.Committed, 100*r.Availability, r.Requests, r.SettleP50Ms, r.SettleMaxMs, r.SplitBrainIntervals, len(r.Violations), o.Files)
+	Report(t, cfg, o)
+}
+
+// TestChaosShort is the CI run: a 3-node and a 5-node cluster, about two
+// minutes of faults each, a few dozen trials in all, on a seed from the
+// clock (logged; -chaos.seed replays one).
+func TestChaosShort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("chaos runs real agents in network namespaces; skipped with -short")
+	}
+	if *durationFlag > 0 {
+		t.Skip("-chaos.duration given: TestChaos runs instead")
+	}
+	for _, size := range []int{3, 5} {
+		t.Run(strconv.Itoa(size)+"nodes", func(t *testing.T) {
+			cfg := labConfig(size, false)
+			cfg.Duration = 100 * time.Second
+			cfg.MinTrials = 8
+			cfg.MaxTrials = 25
+			run(t, cfg)
+		})
+	}
+}
+
+// TestChaos is the long run, `make chaos SEED=... DURATION=... NODES=...`.
+func TestChaos(t *testing.T) {
+	if *durationFlag <= 0 {
+		t.Skip("give -chaos.duration to run it (make chaos)")
+	}
+	for _, s := range strings.Split(*nodesFlag, ",") {
+		size, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			t.Fatalf("-chaos.nodes %q: %v", *nodesFlag, err)
+		}
+		t.Run(strconv.Itoa(size)+"nodes", func(t *testing.T) {
+			cfg := labConfig(size, true)
+			cfg.Duration = *durationFlag
+			cfg.MinTrials = *trialsFlag
+			run(t, cfg)
+		})
+	}
+}
