@@ -17,10 +17,12 @@ fi
 # chromium: the web console's browser test drives it headless (chromedp).
 # rsync: the sync resource and its test's rsync daemon.
 # curl: the Tomcat example's health-check scripts.
+# keepalived: the failover benchmark's comparison (VRRP); it runs only inside the lab's
+# network namespaces, its Debian service stays disabled (below).
 pkgs=(iproute2 nftables iputils-ping procps psmisc ca-certificates git make rsync curl
       systemd-container systemd dbus
       resource-agents pacemaker-resource-agents kmod e2fsprogs util-linux mount
-      chromium)
+      chromium keepalived)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -29,6 +31,25 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq -o DPkg::Lock::Timeout=300 "${missing[@]}"
+fi
+
+# keepalived must never run as this machine's service: it would put a VIP on the
+# machine's own interfaces. Debian's unit starts only once /etc/keepalived/keepalived.conf
+# exists, which nothing here writes; disable it all the same, with or without systemd as
+# PID 1, and stop a daemon the service started (its pid file, in this network namespace).
+if [ -e /etc/init.d/keepalived ] || [ -e /lib/systemd/system/keepalived.service ]; then
+  if [ -d /run/systemd/system ]; then
+    systemctl disable --now keepalived.service >/dev/null 2>&1 || true
+  else
+    update-rc.d keepalived disable >/dev/null 2>&1 || true
+    rm -f /etc/systemd/system/multi-user.target.wants/keepalived.service
+    if [ -s /run/keepalived.pid ]; then
+      pid=$(cat /run/keepalived.pid)
+      if [ -d "/proc/$pid" ] && [ "$(readlink "/proc/$pid/ns/net")" = "$(readlink /proc/1/ns/net)" ]; then
+        kill "$pid" || true
+      fi
+    fi
+  fi
 fi
 
 export PATH="/usr/local/go/bin:$PATH"
