@@ -37,6 +37,8 @@ var actions = map[string]actionSpec{
 		intro: "The workflow runs on this node. Step by step, it pauses before each step until you continue it."},
 	"stop": {title: "Stop workflow", submit: "Stop the run", reason: true,
 		intro: "The step running now is interrupted (its process group gets its grace period) and the run ends stopped."},
+	"drill": {title: "Failover drill", submit: "Start drill", reason: true,
+		intro: "The group is moved to another node (and, if you tick it, back) through ordinary move requests, while this node probes the service as a client. Clients see an outage at each move; the drill stops at the first step that fails."},
 	"continue":     {title: "Continue", submit: "Continue"},
 	"token-create": {title: "Create a token", submit: "Create", admin: true},
 	"token-revoke": {title: "Revoke token", submit: "Revoke", admin: true, reason: true,
@@ -55,6 +57,7 @@ type dialogData struct {
 	Steps                        []string
 	From                         string
 	StepByStep                   bool
+	Return                       bool // drill: move the group back afterwards
 	Role                         string
 	Reason                       string
 	Back                         string
@@ -110,7 +113,7 @@ func (c *Console) fillDialog(ctx context.Context, s *session, d *dialogData) err
 	spec := actions[d.Action]
 	d.Title, d.Intro, d.Submit, d.NeedReason, d.Danger = spec.title, spec.intro, spec.submit, spec.reason, spec.reason
 	switch d.Action {
-	case "move", "flags", "failback":
+	case "move", "flags", "failback", "drill":
 		var gs []model.GroupStatus
 		if err := c.call(ctx, s.token, http.MethodGet, "/v1/groups", nil, &gs); err != nil {
 			return err
@@ -120,7 +123,7 @@ func (c *Console) fillDialog(ctx context.Context, s *session, d *dialogData) err
 				continue
 			}
 			switch d.Action {
-			case "move":
+			case "move", "drill":
 				for _, n := range g.Nodes {
 					if n != g.Node {
 						d.Nodes = append(d.Nodes, n)
@@ -190,7 +193,7 @@ func (c *Console) act(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	f := r.PostForm
 	d := dialogData{Action: name, Group: f.Get("group"), Workflow: f.Get("workflow"), Name: f.Get("name"), Run: f.Get("run"),
-		On: f.Get("on"), Node: f.Get("node"), From: f.Get("from"), StepByStep: f.Get("step_by_step") != "",
+		On: f.Get("on"), Node: f.Get("node"), From: f.Get("from"), StepByStep: f.Get("step_by_step") != "", Return: f.Get("return") != "",
 		Role: f.Get("role"), Reason: strings.TrimSpace(f.Get("reason")), Back: localPath(f.Get("back"))}
 	ctx, cancel := context.WithTimeout(r.Context(), apiTimeout)
 	defer cancel()
@@ -274,6 +277,10 @@ func (c *Console) perform(ctx context.Context, s *session, d *dialogData) (strin
 		var stopped model.WorkflowRunStopped
 		err := call(http.MethodPost, "/v1/workflows/"+url.PathEscape(d.Workflow)+"/stop", nil, &stopped)
 		return fmt.Sprintf("Stopped run %s of %s", stopped.ID, stopped.Workflow), err
+	case "drill":
+		var dr model.Drill
+		err := call(http.MethodPost, "/v1/drills", model.DrillRequest{Group: d.Group, To: d.Node, Back: d.Return, Reason: d.Reason}, &dr)
+		return fmt.Sprintf("Started drill %s: %s %s → %s%s, probing from %s; its result appears under Drills", dr.ID, dr.Group, dr.From, dr.To, backArrow(dr), dr.Runner), err
 	case "continue":
 		err := call(http.MethodPost, "/v1/runs/"+url.PathEscape(d.Run)+"/continue", nil, nil)
 		return "Run " + d.Run + " continues with its next step", err
@@ -287,6 +294,13 @@ func (c *Console) perform(ctx context.Context, s *session, d *dialogData) (strin
 		return "Revoked token " + d.Name, err
 	}
 	return "", &apiError{Status: http.StatusNotFound, Message: "no such action"}
+}
+
+func backArrow(d model.Drill) string {
+	if d.Back {
+		return " → " + d.From
+	}
+	return ""
 }
 
 func arrow(target string) string {

@@ -56,7 +56,7 @@ type Console struct {
 }
 
 // pageNames are the templates that each become a page with the layout.
-var pageNames = []string{"overview", "groups", "events", "workflows", "run", "tokens", "error", "confirm", "notifications", "availability"}
+var pageNames = []string{"overview", "groups", "events", "workflows", "run", "tokens", "error", "confirm", "notifications", "availability", "drills"}
 
 // New builds the console. It starts no goroutine: sessions expire when next
 // looked at, and streams live in their requests.
@@ -103,6 +103,7 @@ func New(opt Options) (*Console, error) {
 	mux.Handle("GET /tokens", c.withSession(c.tokens))
 	mux.Handle("GET /notifications", c.withSession(c.notifications))
 	mux.Handle("GET /availability", c.withSession(c.availabilityPage))
+	mux.Handle("GET /drills", c.withSession(c.drills))
 	mux.Handle("GET /confirm/{action}", c.withSession(c.confirm))
 	mux.Handle("POST /actions/{action}", c.withSession(c.act))
 	mux.Handle("GET /ui/stream", c.withSession(c.stream))

@@ -19,6 +19,14 @@ var funcs = template.FuncMap{
 	"linkLevel":  linkLevel,
 	"stateText":  stateText,
 	"dash":       dash,
+	"outage":     outage,
+	"drillLevel": drillLevel,
+	"duration": func(a, b time.Time) string {
+		if a.IsZero() || b.IsZero() {
+			return ""
+		}
+		return b.Sub(a).Round(time.Millisecond).String()
+	},
 	"join":       strings.Join,
 	"keys":       sortedKeys[string],
 	"checkKeys":  sortedKeys[map[string]string],

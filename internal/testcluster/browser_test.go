@@ -177,6 +177,32 @@ func TestConsoleInABrowser(t *testing.T) {
 		t.Fatalf("POST without a CSRF token: HTTP %s", csrfless)
 	}
 
+	// A failover drill from its button: web goes to a and back to b while the
+	// page shows the drill running, then passed, by live update.
+	do("open the drill dialog",
+		chromedp.Navigate(base+"/drills"),
+		chromedp.WaitVisible(chromedp.CSS(`a[data-action=drill][data-group=web]`)),
+		chromedp.Click(chromedp.CSS(`a[data-action=drill][data-group=web]`)),
+		chromedp.WaitVisible(chromedp.CSS(`dialog#confirm[open] input[name=return]`)),
+		chromedp.Click(chromedp.CSS(`dialog#confirm input[name=return]`)),
+		chromedp.SendKeys(chromedp.CSS(`dialog#confirm textarea[name=reason]`), "quarterly drill"),
+	)
+	shot("console-drill-dialog")
+	do("confirm the drill",
+		chromedp.Click(chromedp.CSS(`#confirm-submit`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`dialog#confirm`)),
+		chromedp.WaitVisible(chromedp.CSS(`#flash.lvl-green`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr.drill[data-outcome=passed]`)),
+	)
+	if row := eval(`document.querySelector("tr.drill[data-outcome=passed]").textContent`); !strings.Contains(row, "b → a → b") || !strings.Contains(row, "operator") {
+		t.Fatalf("drill row: %q", row)
+	}
+	if on := h.on("web"); len(on) != 1 || on[0] != "b" {
+		t.Fatalf("after the drill web runs on %v, want b", on)
+	}
+	eval(`document.querySelector("tr.drill-steps details").open = true; ""`)
+	shot("console-drills")
+
 	// A viewer: no action buttons, and an action posted anyway is 403.
 	cl := c.Client("a")
 	defer cl.Close()
