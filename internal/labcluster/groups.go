@@ -28,6 +28,8 @@ type WebGroup struct {
 	FailbackDelay   time.Duration
 	MaxRestarts     int
 	MonitorInterval time.Duration
+	// Extra is appended to the group's YAML as is (indent fields by 4 spaces).
+	Extra string
 }
 
 // Addr is VIP:Port, what a client dials.
@@ -64,6 +66,7 @@ func (g WebGroup) yaml(bin string) string {
 	fmt.Fprintf(&b, "    resources:\n")
 	fmt.Fprintf(&b, "      - {name: vip, type: ip, address: %s, interface: eth0%s}\n", g.VIP, mon)
 	fmt.Fprintf(&b, "      - {name: www, type: process, command: [%q, \"demo-web\", \"--listen\", %q], grace: 2s%s}\n", bin, g.Listen(), mon)
+	b.WriteString(g.Extra)
 	return b.String()
 }
 
