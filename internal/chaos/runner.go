@@ -369,6 +369,8 @@ func (r *runner) inject(f Fault) (func() error, error) {
 		return nil, lab.Partition(f.Nodes, f.Others, f.Kind == OneWay)
 	case Loss:
 		return nil, lab.Degrade(node, f.Network, f.Percent)
+	case Delay:
+		return nil, lab.Delay(node, f.Network, f.Latency)
 	case DiskFull:
 		path := filepath.Join(r.c.Node(node).DataDir, fillName)
 		return func() error { return os.Remove(path) }, fill(path)

@@ -32,10 +32,13 @@ const (
 	Loss Kind = "packet_loss"
 	// DiskFull fills the node's state directory (a small tmpfs).
 	DiskFull Kind = "disk_full"
+	// Delay holds every packet the node sends or receives on Network for
+	// Latency.
+	Delay Kind = "delay"
 )
 
 // AllKinds lists every fault kind, in a fixed order.
-var AllKinds = []Kind{Kill, Stop, Freeze, CutHeartbeat, CutPublic, Partition, OneWay, Loss, DiskFull}
+var AllKinds = []Kind{Kill, Stop, Freeze, CutHeartbeat, CutPublic, Partition, OneWay, Loss, DiskFull, Delay}
 
 // Operator actions the nemesis issues while a fault holds.
 const (
@@ -56,6 +59,7 @@ type Fault struct {
 	Others   []string      `json:"others,omitempty"` // the other side of a partition
 	Network  string        `json:"network,omitempty"`
 	Percent  int           `json:"percent,omitempty"`
+	Latency  time.Duration `json:"latency,omitempty"`
 	Hold     time.Duration `json:"hold"`
 	OnHolder bool          `json:"on_holder,omitempty"`
 	Group    string        `json:"group,omitempty"`
@@ -77,8 +81,11 @@ func (f Fault) String() string {
 	if len(f.Others) > 0 {
 		fmt.Fprintf(&b, " | %s", strings.Join(f.Others, ","))
 	}
-	if f.Kind == Loss {
+	switch f.Kind {
+	case Loss:
 		fmt.Fprintf(&b, " (%d%% on %s)", f.Percent, f.Network)
+	case Delay:
+		fmt.Fprintf(&b, " (%v on %s)", f.Latency, f.Network)
 	}
 	fmt.Fprintf(&b, " for %v", f.Hold)
 	if f.OnHolder {
@@ -171,6 +178,10 @@ func (s *Schedule) Next() Fault {
 		f.Nodes = []string{pick(p.Nodes)}
 		f.Network = pick(p.Networks)
 		f.Percent = []int{10, 30, 50, 80}[r.IntN(4)]
+	case Delay:
+		f.Nodes = []string{pick(p.Nodes)}
+		f.Network = pick(p.Networks)
+		f.Latency = []time.Duration{50, 200, 500, 1000}[r.IntN(4)] * time.Millisecond
 	case DiskFull, Kill, Stop, Freeze, CutHeartbeat, CutPublic:
 		f.Nodes = []string{pick(p.Nodes)}
 	}

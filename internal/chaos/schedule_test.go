@@ -66,6 +66,10 @@ func TestScheduleShape(t *testing.T) {
 			if f.Percent <= 0 || f.Percent >= 100 || f.Network == "" {
 				t.Errorf("%s: loss %d%% on %q", f, f.Percent, f.Network)
 			}
+		case Delay:
+			if f.Latency <= 0 || f.Latency > p.Deadtime || f.Network == "" {
+				t.Errorf("%s: delay %v on %q", f, f.Latency, f.Network)
+			}
 		default:
 			if len(f.Nodes) != 1 || len(f.Others) != 0 {
 				t.Errorf("%s: want one node", f)

@@ -11,7 +11,7 @@ import (
 // kindColour gives each fault kind a colour of its own on the timeline.
 var kindColour = map[Kind]string{
 	Kill: "#000000", Stop: "#ff7f0e", Freeze: "#8c564b", CutHeartbeat: "#9467bd", CutPublic: "#e377c2",
-	Partition: "#1f77b4", OneWay: "#17becf", Loss: "#bcbd22", DiskFull: "#7f7f7f",
+	Partition: "#1f77b4", OneWay: "#17becf", Loss: "#bcbd22", DiskFull: "#7f7f7f", Delay: "#aec7e8",
 }
 
 // SVG draws the run on one timeline: per node, the faults it suffered and

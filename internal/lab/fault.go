@@ -147,7 +147,7 @@ func (l *Lab) Heal() error {
 	defer cancel()
 	clear(l.drops)
 	clear(l.loss)
-	var errs []error
+	errs := l.undelayAll(ctx)
 	for _, h := range l.hosts {
 		if err := l.applyRules(ctx, h); err != nil {
 			errs = append(errs, err)

@@ -55,6 +55,8 @@ type Lab struct {
 	drops map[pair]bool
 	// loss holds the packet loss, in percent, set with Degrade.
 	loss map[lossKey]int
+	// delays holds the queues that hold packets back, set with Delay.
+	delays map[lossKey]*queue
 }
 
 type network struct {
@@ -128,6 +130,7 @@ func plan(opt Options) (*Lab, error) {
 		hostAddr: opt.HostAddr,
 		drops:    map[pair]bool{},
 		loss:     map[lossKey]int{},
+		delays:   map[lossKey]*queue{},
 	}
 	for i, n := range opt.Networks {
 		if !nameRE.MatchString(n.Name) {
@@ -322,6 +325,10 @@ func (l *Lab) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
 	defer cancel()
 	var errs []error
+	for _, q := range l.delays {
+		q.stop()
+	}
+	clear(l.delays)
 	for _, h := range l.hosts {
 		if err := killNetns(ctx, h.netns); err != nil {
 			errs = append(errs, fmt.Errorf("host %s: %w", h.name, err))
