@@ -19,14 +19,19 @@ fi
 # curl: the Tomcat example's health-check scripts.
 # keepalived: the failover benchmark's comparison (VRRP); it runs only inside the lab's
 # network namespaces, its Debian service stays disabled (below).
+# openssh-server: the sync resource's ssh transport is tested against Debian's sshd, which
+# the test runs inside the lab's network namespaces with its own config and keys; when this
+# script installs it, its Debian service is disabled (below).
 pkgs=(iproute2 nftables iputils-ping procps psmisc ca-certificates git make rsync curl
       systemd-container systemd dbus
       resource-agents pacemaker-resource-agents kmod e2fsprogs util-linux mount
-      chromium keepalived)
+      chromium keepalived openssh-server)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+new_sshd=no
+case " ${missing[*]-} " in *" openssh-server "*) new_sshd=yes ;; esac
 if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
@@ -45,6 +50,24 @@ if [ -e /etc/init.d/keepalived ] || [ -e /lib/systemd/system/keepalived.service 
     rm -f /etc/systemd/system/multi-user.target.wants/keepalived.service
     if [ -s /run/keepalived.pid ]; then
       pid=$(cat /run/keepalived.pid)
+      if [ -d "/proc/$pid" ] && [ "$(readlink "/proc/$pid/ns/net")" = "$(readlink /proc/1/ns/net)" ]; then
+        kill "$pid" || true
+      fi
+    fi
+  fi
+fi
+
+# An sshd that this script just installed must not listen on the machine for the tests'
+# sake: disable its service and stop a daemon the package started. One that was installed
+# before is left alone (the machine may well be reached over it).
+if [ "$new_sshd" = yes ]; then
+  if [ -d /run/systemd/system ]; then
+    systemctl disable --now ssh.service ssh.socket >/dev/null 2>&1 || true
+  else
+    update-rc.d ssh disable >/dev/null 2>&1 || true
+    rm -f /etc/systemd/system/multi-user.target.wants/ssh.service /etc/systemd/system/sshd.service
+    if [ -s /run/sshd.pid ]; then
+      pid=$(cat /run/sshd.pid)
       if [ -d "/proc/$pid" ] && [ "$(readlink "/proc/$pid/ns/net")" = "$(readlink /proc/1/ns/net)" ]; then
         kill "$pid" || true
       fi
