@@ -87,7 +87,11 @@ type Span struct {
 
 // Violation kinds.
 const (
-	SplitBrainPoll   = "split_brain_poll"   // the 10 ms poll saw two holders
+	SplitBrainPoll = "split_brain_poll" // the 10 ms poll saw two nodes hold one VIP
+	// ServiceOverlap: the poll saw the service run on two nodes while only
+	// one held the VIP: the old holder, cut off, was still stopping its
+	// copy (see docs/safety.md on resources without a kernel lease).
+	ServiceOverlap   = "service_overlap"
 	SplitBrainClient = "split_brain_client" // the client's answers interleave two nodes
 	LostAck          = "lost_ack"           // an acknowledged operator action is missing
 	LostEvent        = "lost_event"         // a committed event vanished or changed

@@ -25,6 +25,7 @@ type Result struct {
 	SettleP50Ms         float64     `json:"settle_p50_ms"`
 	SettleMaxMs         float64     `json:"settle_max_ms"`
 	SplitBrainIntervals int         `json:"split_brain_intervals"`
+	ServiceOverlaps     int         `json:"service_overlaps"`
 	Violations          []Violation `json:"violations"`
 }
 
@@ -71,6 +72,9 @@ func Summarise(h *History, violations []Violation) Result {
 	for _, v := range violations {
 		if v.IsSplitBrain() {
 			r.SplitBrainIntervals++
+		}
+		if v.Kind == ServiceOverlap {
+			r.ServiceOverlaps++
 		}
 	}
 	return r

@@ -47,6 +47,10 @@ type Config struct {
 	ClientWindow time.Duration
 	// Kinds to inject; AllKinds if empty.
 	Kinds []Kind
+	// Tolerate lists violation kinds that Report logs instead of failing
+	// the test (the CI run tolerates ServiceOverlap, a documented limit
+	// that the long runs count).
+	Tolerate []string
 	// OutDir receives chaos-<size>n-<seed>.json and .svg (and the whole
 	// history as -history.json when something was found); "" writes
 	// nothing.
@@ -632,7 +636,11 @@ func (r *runner) collect() {
 		}
 	}
 	for _, v := range r.chk.Violations() {
-		r.hist.Poll = append(r.hist.Poll, Violation{Kind: SplitBrainPoll, Group: v.Group, At: v.From.Sub(r.t0), To: v.To.Sub(r.t0),
+		kind := SplitBrainPoll
+		if v.Kind == "service" {
+			kind = ServiceOverlap
+		}
+		r.hist.Poll = append(r.hist.Poll, Violation{Kind: kind, Group: v.Group, At: v.From.Sub(r.t0), To: v.To.Sub(r.t0),
 			Nodes: v.Hosts, Detail: r.chk.Report(v)})
 	}
 }
@@ -670,7 +678,13 @@ func Report(t testing.TB, cfg Config, o Outcome) {
 	t.Helper()
 	for _, v := range o.Violations {
 		from, to := v.At-5*time.Second, max(v.To, v.At)+3*time.Second
-		t.Errorf("chaos violation, seed %d (replay: make chaos SEED=%d NODES=%d DURATION=%v):\n%s\nhistory around it:\n%s",
-			cfg.Seed, cfg.Seed, cfg.Size, o.History.End.Round(time.Second), v, o.History.Around(from, to))
+		report := t.Errorf
+		what := "chaos violation"
+		if slices.Contains(cfg.Tolerate, v.Kind) {
+			report = t.Logf
+			what = "chaos finding (tolerated in this run: a known limit, counted in the results)"
+		}
+		report("%s, seed %d (replay: make chaos SEED=%d NODES=%d DURATION=%v):\n%s\nhistory around it:\n%s",
+			what, cfg.Seed, cfg.Seed, cfg.Size, o.History.End.Round(time.Second), v, o.History.Around(from, to))
 	}
 }
