@@ -245,12 +245,15 @@ func TestFailoverBenchmark(t *testing.T) {
 	dir := filepath.Join("..", "..", "bench", "results")
 	for _, p := range presets {
 		t.Run(p.Name, func(t *testing.T) {
-			rep := runFailoverBench(t, p, faults, trials)
 			path := filepath.Join(dir, "failover-"+p.Name+".json")
-			if err := bench.WriteJSON(path, rep); err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("wrote %s", path)
+			// Written after every series, so that a run cut short (an
+			// hour on a shared machine) keeps what it measured.
+			runFailoverBench(t, p, faults, trials, func(rep failoverReport) {
+				if err := bench.WriteJSON(path, rep); err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("wrote %s (%d series)", path, len(rep.Series))
+			})
 		})
 	}
 	svg, err := failoverPlot(dir)
@@ -289,7 +292,7 @@ func TestFailoverVigilAndKeepalived(t *testing.T) {
 		}
 		t.Skipf("%v; set VIGIL_REQUIRE_KEEPALIVED=1 to make this a failure", err)
 	}
-	rep := runFailoverBench(t, presetCI, defaultFaults, 2)
+	rep := runFailoverBench(t, presetCI, defaultFaults, 2, nil)
 	want := []struct{ system, fault string }{{"vigil", faultPowerOff}, {"vigil", faultCutAll}, {"keepalived", faultPowerOff}, {"keepalived", faultCutAll}}
 	if len(rep.Series) != len(want) {
 		t.Fatalf("%d series, want %d", len(rep.Series), len(want))
@@ -327,8 +330,9 @@ func TestFailoverVigilAndKeepalived(t *testing.T) {
 }
 
 // runFailoverBench builds p's lab and runs, for Vigil then keepalived, a
-// series of trials trials for each fault.
-func runFailoverBench(t *testing.T, p failoverPreset, faults []string, trials int) failoverReport {
+// series of trials trials for each fault. save, if not nil, gets the
+// report after every series.
+func runFailoverBench(t *testing.T, p failoverPreset, faults []string, trials int, save func(failoverReport)) failoverReport {
 	t.Helper()
 	started := time.Now()
 	targets := []string{"t1", "t2", "t3"}
@@ -387,7 +391,7 @@ func runFailoverBench(t *testing.T, p failoverPreset, faults []string, trials in
 	for _, fault := range faults {
 		var s failoverSeries
 		s, holder = vigilSeries(t, gl, fault, holder, trials)
-		rep.Series = append(rep.Series, s)
+		rep.add(s, save)
 	}
 	chk.Stop()
 	rep.Checker = append(rep.Checker, "vigil: "+chk.Summary())
@@ -444,31 +448,44 @@ func runFailoverBench(t *testing.T, p failoverPreset, faults []string, trials in
 	for _, fault := range faults {
 		var s failoverSeries
 		s, holder = keepalivedSeries(t, c, kchk, ka, cl, fault, holder, trials)
-		rep.Series = append(rep.Series, s)
+		rep.add(s, save)
 	}
 	kchk.Stop()
 	rep.Checker = append(rep.Checker, "keepalived: "+kchk.Summary())
 	for _, v := range kchk.Violations() {
 		t.Logf("keepalived: %s", kchk.Report(v))
 	}
-	for _, fault := range faults {
-		var v, k failoverSeries
-		for _, s := range rep.Series {
-			if s.Fault == fault && s.System == "vigil" {
-				v = s
-			} else if s.Fault == fault {
-				k = s
-			}
-		}
-		r := failoverRatio{Fault: fault}
-		if v.Failover.P50MS > 0 && v.Failover.P99MS > 0 {
-			r.P50 = round2(k.Failover.P50MS / v.Failover.P50MS)
-			r.P99 = round2(k.Failover.P99MS / v.Failover.P99MS)
-		}
-		rep.Ratios = append(rep.Ratios, r)
+	if save != nil {
+		save(rep)
 	}
 	logReport(t, rep)
 	return rep
+}
+
+// add appends a series, recomputes the ratios of the faults measured on
+// both systems, and saves the report.
+func (rep *failoverReport) add(s failoverSeries, save func(failoverReport)) {
+	rep.Series = append(rep.Series, s)
+	rep.Ratios = nil
+	for _, v := range rep.Series {
+		if v.System != "vigil" {
+			continue
+		}
+		for _, k := range rep.Series {
+			if k.System != "keepalived" || k.Fault != v.Fault {
+				continue
+			}
+			r := failoverRatio{Fault: v.Fault}
+			if v.Failover.P50MS > 0 && v.Failover.P99MS > 0 {
+				r.P50 = round2(k.Failover.P50MS / v.Failover.P50MS)
+				r.P99 = round2(k.Failover.P99MS / v.Failover.P99MS)
+			}
+			rep.Ratios = append(rep.Ratios, r)
+		}
+	}
+	if save != nil {
+		save(*rep)
+	}
 }
 
 // vigilSeries runs trials of fault against the node holding web, starting
