@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"time"
 
@@ -44,6 +45,12 @@ func (a *Agent) groupStatuses() []model.GroupStatus {
 			for n, r := range byNode {
 				s.Checks[check][n] = r.State
 			}
+		}
+		for res, byNode := range gs.Roles {
+			if s.Roles == nil {
+				s.Roles = map[string]map[string]string{}
+			}
+			s.Roles[res] = maps.Clone(byNode)
 		}
 		out = append(out, s)
 	}

@@ -57,6 +57,7 @@ func groupsCmd(g *globals) *cobra.Command {
 				if s.MoveTarget != "" {
 					notes = append(notes, "move requested to "+s.MoveTarget)
 				}
+				notes = append(notes, roleNotes(s.Roles)...)
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Name, where, s.State, strings.Join(s.Nodes, ","), s.Failback, flagList(s.Flags), strings.Join(notes, "; "))
 			}
 			if err := tw.Flush(); err != nil {

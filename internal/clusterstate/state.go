@@ -62,6 +62,8 @@ type Group struct {
 	LostAt uint64 `json:"lost_at,omitempty"`
 	// Intruders: nodes asked to stop a copy they run without owning the group.
 	Intruders map[string]uint64 `json:"intruders,omitempty"`
+	// Roles: promotable resource -> node -> the role its instance last reported.
+	Roles map[string]map[string]string `json:"roles,omitempty"`
 }
 
 // RunState is what Node reported about the current assignment: starting
@@ -178,6 +180,14 @@ func (s *State) Apply(ev model.Event) {
 		g.LostAt = ev.Index
 	case model.EventIntruderStop:
 		g.Intruders[ev.Node] = ev.Index
+	case model.EventResourceRole:
+		if g.Roles == nil {
+			g.Roles = map[string]map[string]string{} // absent from older snapshots
+		}
+		if g.Roles[ev.Resource] == nil {
+			g.Roles[ev.Resource] = map[string]string{}
+		}
+		g.Roles[ev.Resource][ev.Reporter] = ev.State
 	case model.EventMaintenanceOn:
 		g.Maintenance = true
 	case model.EventMaintenanceOff:
@@ -197,6 +207,12 @@ func (s *State) Clone() *State {
 		c.Checks = make(map[string]map[string]CheckReport, len(g.Checks))
 		for k, v := range g.Checks {
 			c.Checks[k] = maps.Clone(v)
+		}
+		if g.Roles != nil {
+			c.Roles = make(map[string]map[string]string, len(g.Roles))
+			for k, v := range g.Roles {
+				c.Roles[k] = maps.Clone(v)
+			}
 		}
 		out.Groups[k] = &c
 	}

@@ -35,9 +35,38 @@ func (w *worker) promoteTimeouts(m *managed) (promote, demote time.Duration) {
 
 func (w *worker) monitorRole(ctx context.Context, m *managed) (resource.State, resource.Role, resource.Output, error) {
 	_, _, monitor := w.timeouts(m)
-	ctx, cancel := context.WithTimeout(ctx, monitor)
+	mctx, cancel := context.WithTimeout(ctx, monitor)
 	defer cancel()
-	return m.promoter.MonitorRole(ctx)
+	st, role, out, err := m.promoter.MonitorRole(mctx)
+	if ctx.Err() == nil { // not cut short by the agent's shutdown
+		w.noteRole(m, roleOf(st, role, err))
+	}
+	return st, role, out, err
+}
+
+func roleOf(st resource.State, role resource.Role, err error) string {
+	switch {
+	case err != nil || st == resource.Failed:
+		return model.RoleFailed
+	case st == resource.Stopped:
+		return model.RoleStopped
+	case role == resource.Promoted:
+		return model.RolePromoted
+	}
+	return model.RoleUnpromoted
+}
+
+// noteRole records the role of m's instance here as a resource_role event when
+// it differs from the last one recorded, so that the replicated state (and
+// `vigil groups`) shows where each instance is promoted. It bypasses the
+// standby's held events: it is emitted once per change anyway.
+func (w *worker) noteRole(m *managed, role string) {
+	if role == m.role {
+		return
+	}
+	m.role = role
+	w.r.emit(model.Event{Kind: model.EventResourceRole, Severity: model.SeverityInfo, Reporter: w.r.self, Node: w.r.self,
+		Group: w.group.Name, Resource: m.spec.Name, State: role, Reason: fmt.Sprintf("%s is %s on %s", m.spec.Name, role, w.r.self)})
 }
 
 // promoteOne brings a promotable resource to "running, promoted" on the group's
@@ -62,12 +91,16 @@ func (w *worker) promoteOne(ctx context.Context, m *managed) error {
 		if err != nil {
 			return err
 		}
+		w.noteRole(m, model.RoleUnpromoted)
 	}
 	promote, _ := w.promoteTimeouts(m)
 	pctx, cancel := context.WithTimeout(ctx, promote)
 	out, err = m.promoter.Promote(pctx)
 	cancel()
 	w.resourceEvent(m, "promote", out, err)
+	if err == nil {
+		w.noteRole(m, model.RolePromoted)
+	}
 	return err
 }
 
@@ -108,6 +141,9 @@ func (w *worker) resetOne(ctx context.Context, m *managed, why string) error {
 	cancel()
 	out, err := w.stopOne(ctx, m)
 	w.resourceEvent(m, "stop ("+why+")", out, err)
+	if err == nil {
+		w.noteRole(m, model.RoleStopped)
+	}
 	return err
 }
 
@@ -168,6 +204,9 @@ func (w *worker) standbyOne(ctx context.Context, m *managed) error {
 	}
 	out, err := w.startOne(ctx, m)
 	w.resourceEvent(m, "start (unpromoted standby)", out, err)
+	if err == nil {
+		w.noteRole(m, model.RoleUnpromoted)
+	}
 	return err
 }
 

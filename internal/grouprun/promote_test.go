@@ -202,6 +202,16 @@ func TestPromotableStandbyThenPromoteThenDemote(t *testing.T) {
 	if demoted < 0 || stopped < demoted {
 		t.Fatalf("group_stopped (event %d) must follow the demotion (event %d)", stopped, demoted)
 	}
+	// Each role change is a resource_role event, for the replicated state.
+	var roles []string
+	for _, ev := range evs {
+		if ev.Kind == model.EventResourceRole && ev.Resource == "drbd" && ev.Reporter == "a" {
+			roles = append(roles, ev.State)
+		}
+	}
+	if got := strings.Join(roles, ", "); got != "stopped, unpromoted, promoted, unpromoted" {
+		t.Fatalf("resource_role states: %s", got)
+	}
 	// The holder's monitor expects a promoted instance; a standby's an unpromoted one.
 	time.Sleep(100 * time.Millisecond)
 	if got := pr.actions(); got != want {

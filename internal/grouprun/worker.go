@@ -22,6 +22,7 @@ type managed struct {
 	// is a promotion and their group stop a demotion.
 	promoter   resource.Promoter
 	standbyErr string // the last standby failure reported, "" when none
+	role       string // the last role recorded in a resource_role event
 }
 
 // worker converges one group; only its goroutine touches its fields.

@@ -288,6 +288,19 @@ groups:
 		t.Errorf("the move must demote on a (event %d) before it promotes on c (event %d):\n%s", demoted, promoted, FormatEvents(evs))
 	}
 
+	// vigil groups --json shows each node's role, from the replicated log.
+	c.WaitFor("roles in vigil groups", convergeTimeout, func() error {
+		g, err := c.Group("a", "app")
+		if err != nil {
+			return err
+		}
+		want := map[string]string{"a": model.RoleUnpromoted, "b": model.RoleUnpromoted, "c": model.RolePromoted}
+		if got := g.Roles["db"]; fmt.Sprint(got) != fmt.Sprint(want) {
+			return fmt.Errorf("roles of db: %v, want %v", got, want)
+		}
+		return nil
+	})
+
 	s := finish()
 	t.Logf("sampler: %d samples, longest gap %v, %d with two nodes promoted", s.samples, s.maxGap.Round(time.Millisecond), len(s.doubles))
 	if len(s.doubles) > 0 {

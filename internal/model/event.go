@@ -58,6 +58,9 @@ const (
 	// sync resource); Reason says how old the copy was and up to how much of
 	// what Node (the previous source) wrote after it is missing.
 	EventDataLossWindow EventKind = "data_loss_window"
+	// EventResourceRole: the role of Reporter's instance of a promotable
+	// resource changed; State is one of the Role* values.
+	EventResourceRole EventKind = "resource_role"
 )
 
 // Severity orders events for notification routing and colouring.

@@ -21,6 +21,9 @@ type GroupStatus struct {
 	FailbackAuthorised bool `json:"failback_authorised,omitempty"`
 	// Checks: check name -> observing node -> its latest state (up, down, unknown).
 	Checks map[string]map[string]string `json:"checks,omitempty"`
+	// Roles: promotable resource -> node -> the role its instance there last
+	// reported (promoted, unpromoted, stopped, failed).
+	Roles map[string]map[string]string `json:"roles,omitempty"`
 	// Sync is the replication of the group's sync resources, one entry per
 	// resource and target, as Node measures it.
 	Sync []SyncStatus `json:"sync,omitempty"`
