@@ -72,6 +72,80 @@ func (r *syncResource) Start(ctx context.Context) (resource.Output, error) {
 	return out, nil
 }
 
+// Stop ends replication from here with a final pass when the group moves away
+// cleanly: the services before it in the group have stopped (resources stop in
+// reverse order), so the pass carries their last writes to the targets before
+// the group starts on one of them, whose passes would otherwise delete them.
+// The final pass runs only while this node holds its lease, and is cut when the
+// lease goes: without it, the group may start elsewhere and a pass from here
+// would copy backwards over the new active node's writes. It gets at most three
+// quarters of the stop timeout, and its failure (a dead target) does not fail
+// the stop: the group must be able to leave a node whose peer is down.
+func (r *syncResource) Stop(ctx context.Context) (resource.Output, error) {
+	running := r.Active()
+	out, err := r.Syncer.Stop(ctx)
+	if err != nil || !running {
+		return out, err
+	}
+	start := time.Now()
+	out.Text += "; " + r.finalPass(ctx)
+	out.Duration += time.Since(start)
+	return out, nil
+}
+
+// leaseCheck is how often the final pass looks at the lease.
+const leaseCheck = 100 * time.Millisecond
+
+func (r *syncResource) finalPass(ctx context.Context) string {
+	if !r.a.leaseHeld() {
+		return "no final pass: this node's lease is lost, the group may start elsewhere"
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, time.Now().Add(time.Until(dl)*3/4))
+		defer cancel()
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	lost := errors.New("lease lost")
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // cuts the pass when the lease goes; ends with it
+		defer wg.Done()
+		t := time.NewTicker(leaseCheck)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if !r.a.leaseHeld() {
+					cancel(lost)
+					return
+				}
+			}
+		}
+	}()
+	err := r.Pass(ctx)
+	close(done)
+	wg.Wait()
+	switch {
+	case errors.Is(context.Cause(ctx), lost):
+		return "final pass cut: this node's lease was lost during it"
+	case err != nil:
+		r.a.log.Warn("sync: final pass failed", "group", r.group, "resource", r.name, "err", err)
+		return "final pass failed: " + err.Error()
+	}
+	return "final pass done: the targets have every write made here"
+}
+
+// leaseHeld says whether this node holds its lease now, as its membership view says.
+func (a *Agent) leaseHeld() bool {
+	v := a.view.Load()
+	return v != nil && v.LeaseHeld && v.LeaseLeft > 0
+}
+
 // lastHeard is when each peer's last heartbeat arrived, as far as this node's
 // membership view knows (to within one tick).
 func (a *Agent) lastHeard() map[string]time.Time {

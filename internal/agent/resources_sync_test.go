@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-ha/vigil/internal/config"
+	"github.com/vigil-ha/vigil/internal/membership"
 	"github.com/vigil-ha/vigil/internal/model"
 	rsync "github.com/vigil-ha/vigil/internal/resource/sync"
 )
@@ -129,5 +130,61 @@ func TestDataLossEvent(t *testing.T) {
 	ev = dataLossEvent("web", "data", "b", []rsync.Copy{{Path: "/srv/www", Err: fmt.Errorf("read sync stamp: %w", os.ErrNotExist)}}, heard, now)
 	if !strings.Contains(ev.Reason, "no replicated copy") || !strings.Contains(ev.Output, "no sync stamp") {
 		t.Fatalf("no copy: %q / %q", ev.Reason, ev.Output)
+	}
+}
+
+// TestSyncStopFinalPass: a clean stop ends with one more pass while the node
+// holds its lease (done with no target, failed with an unreachable one, which
+// does not fail the stop), and with none once the lease is lost.
+func TestSyncStopFinalPass(t *testing.T) {
+	cfg := &config.Config{Nodes: []config.Node{
+		{Name: "a", Addresses: []string{"127.0.0.1"}},
+		{Name: "b", Addresses: []string{"127.0.0.1"}},
+	}}
+	a := &Agent{cfg: cfg, self: cfg.Nodes[0], log: slog.New(slog.DiscardHandler)}
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte("x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	build := func(nodes ...string) *syncResource {
+		r := config.Resource{Name: "data", Type: "sync", Paths: []string{t.TempDir()}, Interval: config.Duration(time.Hour),
+			Transport: "rsyncd", SecretsFile: pw}
+		res, err := resourceTypes["sync"](a, config.Group{Name: "web", Nodes: nodes}, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sr := res.(*syncResource)
+		// The syncer itself: the wrapper's Start asks the (absent) store about a takeover.
+		if _, err := sr.Syncer.Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		return sr
+	}
+	stop := func(sr *syncResource) string {
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		defer cancel()
+		out, err := sr.Stop(ctx)
+		if err != nil {
+			t.Fatalf("stop: %v", err)
+		}
+		return out.Text
+	}
+	a.view.Store(&membership.View{LeaseHeld: true, LeaseLeft: time.Second})
+	if out := stop(build("a")); !strings.Contains(out, "final pass done") {
+		t.Errorf("alone, lease held: %q", out)
+	}
+	if out := stop(build("a", "b")); !strings.Contains(out, "final pass failed") {
+		t.Errorf("unreachable target, lease held: %q", out)
+	}
+	a.view.Store(&membership.View{LeaseHeld: false})
+	if out := stop(build("a", "b")); !strings.Contains(out, "no final pass") {
+		t.Errorf("lease lost: %q", out)
+	}
+	// Stopping what does not run makes no pass.
+	a.view.Store(&membership.View{LeaseHeld: true, LeaseLeft: time.Second})
+	sr := build("a")
+	stop(sr)
+	if out := stop(sr); out != "not running" {
+		t.Errorf("second stop: %q", out)
 	}
 }

@@ -206,6 +206,46 @@ func runSyncLab(t *testing.T, transport, tag string, third int) {
 	c.WaitFor("the sync lag of b → a in a's vigil groups", bound, func() error {
 		return syncShown(c, "a", "b", "a", standbyWrite.Add(-bound), bound)
 	})
+
+	// 4. A clean move back to a: b stops its sync resource with a final pass
+	// (after the group's services, before the VIP), so its last write goes
+	// with the group, and a's passes then keep it.
+	evs, err := c.Events("w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := evs[len(evs)-1].Index
+	sl.write("b", "four.txt", "four, written on b just before the move\n")
+	c.Operator("w", "move", syncGroup, "a")
+	c.WaitGroupOn([]string{"a", "b", "w"}, syncGroup, "a", convergeTimeout)
+	sl.mustContent("a", "four.txt", "four, written on b just before the move\n")
+	stopped := false
+	for _, ev := range GroupEvents(Since(sl.events("w"), before), syncGroup, model.EventResourceAction) {
+		if ev.Reporter == "b" && ev.Resource == "data" && strings.HasPrefix(ev.Reason, "stop") {
+			t.Logf("b stopped the sync resource: %s: %s", ev.Reason, ev.Output)
+			stopped = strings.Contains(ev.Output, "final pass done")
+		}
+	}
+	if !stopped {
+		t.Errorf("no stop of the sync resource on b with a final pass done in the log:\n%s", FormatEvents(GroupEvents(Since(sl.events("w"), before), syncGroup)))
+	}
+	deadline = time.Now().Add(2 * syncInterval)
+	for time.Now().Before(deadline) {
+		for _, n := range []string{"a", "b"} {
+			sl.mustContent(n, "four.txt", "four, written on b just before the move\n")
+			sl.mustContent(n, "two.txt", "two, written on b\n")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (sl *syncLab) events(observer string) []model.Event {
+	sl.t.Helper()
+	evs, err := sl.Events(observer)
+	if err != nil {
+		sl.t.Fatal(err)
+	}
+	return evs
 }
 
 // neverBackwards fails the test at once if anything written on the standby

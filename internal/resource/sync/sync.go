@@ -126,6 +126,7 @@ func (s *Syncer) Start(ctx context.Context) (resource.Output, error) {
 	if s.done == nil {
 		loopCtx, cancel := context.WithCancel(context.Background())
 		s.cancel, s.done = cancel, make(chan struct{})
+		s.resetProgress()
 		s.started.Store(t0.UnixNano())
 		go s.loop(loopCtx, s.done)
 	}
@@ -172,8 +173,10 @@ func (s *Syncer) CopyAge(now time.Time) string {
 	return strings.Join(lines, "\n")
 }
 
-// Stop ends the pass loop, killing a pass in progress: the group is leaving this
-// node, and a half-done pass is finished by the next one from wherever it goes.
+// Stop ends the pass loop, killing a pass in progress. The caller may then run
+// one last Pass, while it is sure the group cannot start elsewhere (the agent
+// does, while its lease holds), so that the last writes made here are not lost
+// to the next pass from wherever the group goes.
 func (s *Syncer) Stop(ctx context.Context) (resource.Output, error) {
 	if s.done == nil {
 		return resource.Output{Text: "not running"}, nil
@@ -186,12 +189,18 @@ func (s *Syncer) Stop(ctx context.Context) (resource.Output, error) {
 	}
 	s.cancel, s.done = nil, nil
 	s.started.Store(0)
+	s.resetProgress()
+	return resource.Output{Text: "stopped"}, nil
+}
+
+// resetProgress forgets the passes of a previous run (and a final pass made
+// after Stop): lag counts from Start.
+func (s *Syncer) resetProgress() {
 	s.lastOK.Store(0)
 	for _, pr := range s.progress {
 		pr.lastOK.Store(0)
 		pr.err.Store("")
 	}
-	return resource.Output{Text: "stopped"}, nil
 }
 
 // Monitor reports running while the loop runs. A peer that cannot be reached is
