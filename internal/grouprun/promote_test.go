@@ -347,3 +347,43 @@ func TestPromotableNeedsAPromoter(t *testing.T) {
 		t.Fatalf("a promotable resource without promote/demote: %v", err)
 	}
 }
+
+// TestGroupFailedOnlyAfterTheDemotion: the coordinator takes "failed" for
+// "stopped", so a group that used up its restarts reports group_failed only once
+// its resources are stopped and its promotable instance demoted, still stamped
+// with the moment of the failure.
+func TestGroupFailedOnlyAfterTheDemotion(t *testing.T) {
+	pr := newPromoRig(t, nil) // max_restarts 1
+	pr.runner.SetLease(true, time.Now().Add(time.Minute))
+	pr.runner.Update("web", Desired{Run: true})
+	waitFor(t, "group_started", hasEvent(pr.j, model.EventGroupStarted))
+	data := pr.fakes["data"].(*fake)
+	breakIt := func() {
+		data.mu.Lock()
+		data.broken = true
+		data.mu.Unlock()
+	}
+	breakIt()
+	waitFor(t, "group_restarting", hasEvent(pr.j, model.EventGroupRestarting))
+	waitFor(t, "restarted", func() bool { data.mu.Lock(); defer data.mu.Unlock(); return data.running && !data.broken })
+	brokenAt := time.Now()
+	breakIt()
+	waitFor(t, "group_failed", hasEvent(pr.j, model.EventGroupFailed))
+	_, evs := pr.j.snapshot()
+	failed := indexOf(evs, model.EventGroupFailed, "")
+	demoted := -1
+	for i, ev := range evs {
+		if ev.Kind == model.EventResourceAction && ev.Resource == "drbd" && strings.HasPrefix(ev.Reason, "demote ocf: ok") {
+			demoted = i // the last demotion: the one of the final stop
+		}
+	}
+	if demoted < 0 || failed < demoted {
+		t.Fatalf("group_failed (event %d) before the final demotion (event %d)", failed, demoted)
+	}
+	if at := evs[failed].Time; at.IsZero() || at.Before(brokenAt) || at.After(time.Now()) {
+		t.Fatalf("group_failed stamped %v: want the failure's moment, after %v", at, brokenAt)
+	}
+	if _, p := pr.drbd.state(); p {
+		t.Fatal("still promoted after the failure")
+	}
+}

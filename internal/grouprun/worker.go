@@ -22,6 +22,7 @@ type managed struct {
 	// is a promotion and their group stop a demotion.
 	promoter   resource.Promoter
 	standbyErr string // the last standby failure reported, "" when none
+	role       string // the last role recorded in a resource_role event
 }
 
 // worker converges one group; only its goroutine touches its fields.
@@ -32,8 +33,7 @@ type worker struct {
 	desired   chan Desired
 
 	want        Desired
-	running     bool   // every resource started and not stopped since
-	epoch       string // the epoch of the assignment the resources were started for
+	running     bool // every resource started and not stopped since
 	releaseAck  uint64
 	lostAck     uint64      // the last group_lost verdict acted on
 	intruderAck uint64      // the last intruder stop request acted on
@@ -104,12 +104,6 @@ func (w *worker) reconcile(ctx context.Context) {
 		w.stop(ctx, "lease lost: self-fencing", true)
 	case d.Run && !w.running:
 		w.start(ctx)
-	case d.Run && d.Epoch != w.epoch:
-		// Assigned here again under a later epoch while the copy runs (this node
-		// changed epoch and the coordinator kept the group here): the VIPs belong
-		// to the new assignment now, and its lease renews them.
-		w.epoch = d.Epoch
-		w.r.retrack(w.leasedStarted(), d.Epoch)
 	case !d.Run && w.running:
 		reason := "no longer assigned here"
 		if d.ReleaseAt > w.releaseAck {
@@ -146,17 +140,6 @@ func (w *worker) reconcile(ctx context.Context) {
 	}
 }
 
-// leasedStarted lists the started resources that the kernel lease gates.
-func (w *worker) leasedStarted() []resource.Leased {
-	var out []resource.Leased
-	for _, m := range w.resources {
-		if l, ok := m.agent.(resource.Leased); ok && m.started {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
 func (w *worker) anyStarted() bool {
 	for _, m := range w.resources {
 		if m.started {
@@ -168,11 +151,10 @@ func (w *worker) anyStarted() bool {
 
 func (w *worker) start(ctx context.Context) {
 	w.report(model.EventGroupStarting, model.SeverityInfo, fmt.Sprintf("starting %d resources", len(w.resources)))
-	w.epoch = w.want.Epoch
 	for i := range w.resources {
 		m := &w.resources[i]
 		if l, ok := m.agent.(resource.Leased); ok {
-			if err := w.r.trackLeased(l, w.epoch); err != nil {
+			if err := w.r.trackLeased(l); err != nil {
 				// Not this node's fault: no flag, the coordinator will see the lease.
 				w.stopResources(ctx, true)
 				w.report(model.EventGroupStartFailed, model.SeverityWarning, "not started: "+err.Error())
@@ -344,9 +326,26 @@ func (w *worker) failed(ctx context.Context, reason string) {
 		return
 	}
 	msg := fmt.Sprintf("%s; %d restarts within %s used up: moving the group", reason, w.group.MaxRestarts, window)
-	w.report(model.EventGroupFailed, model.SeverityCritical, msg)
+	// The coordinator reads "failed" as "stopped" (decide.stoppedSince) and may then
+	// start the group elsewhere, so it is reported only once every resource is
+	// stopped (a promotable one demoted), stamped with the moment of the failure;
+	// a stop that fails is reported as a stop failure instead.
+	failedAt := time.Now()
+	w.report(model.EventGroupStopping, model.SeverityWarning, "failed here: "+msg)
+	ok := w.stopResources(ctx, false)
+	w.running = false
+	w.standbyDue = true
+	if !ok {
+		w.report(model.EventGroupStopFailed, model.SeverityCritical, msg+
+			"; some resources did not stop (see the resource_action events): giving up this node's lease so the group can move safely")
+		w.flag(msg)
+		w.r.release("group " + w.group.Name + " did not stop")
+		return
+	}
+	w.r.emit(model.Event{Time: failedAt, Kind: model.EventGroupFailed, Severity: model.SeverityCritical, Reporter: w.r.self,
+		Node: w.r.self, Group: w.group.Name, Reason: msg})
 	w.flag(msg)
-	w.stop(ctx, "failed here", false)
+	w.report(model.EventGroupStopped, model.SeverityInfo, "failed here")
 }
 
 func (w *worker) flag(reason string) {
