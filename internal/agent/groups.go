@@ -59,6 +59,9 @@ func desiredFor(self string, st *clusterstate.State, group string, v *membership
 	d := grouprun.Desired{Hold: st.Maintenance || g.Maintenance, LeaseLost: !v.LeaseHeld}
 	_, flagged := g.Flags[self]
 	d.Run = g.Node == self && !g.Releasing && g.Epoch == v.Epoch.String() && v.LeaseHeld && !flagged
+	if d.Run {
+		d.Epoch = g.Epoch
+	}
 	if g.Releasing && g.Node == self {
 		d.ReleaseAt = g.AssignedAt
 	}

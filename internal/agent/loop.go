@@ -75,7 +75,7 @@ func (a *Agent) apply(acts []membership.Action) error {
 			a.emit(ev)
 		case membership.LeaseChanged:
 			// An absolute deadline on the monotonic clock (a.start carries it).
-			a.runner.SetLease(act.Held, a.start.Add(act.Until))
+			a.runner.SetLeaseUnder(act.Held, a.start.Add(act.Until), epochString(act.Epoch))
 			if !act.Held {
 				a.log.Warn("lease lost: this node may not run groups", "epoch", epochString(act.Epoch))
 			}

@@ -24,6 +24,7 @@ var (
 	nodesFlag    = flag.String("chaos.nodes", "3,5", "TestChaos: cluster sizes to run, one after the other")
 	trialsFlag   = flag.Int("chaos.trials", 0, "TestChaos: run at least this many trials per size")
 	kindsFlag    = flag.String("chaos.kinds", "", "comma-separated fault kinds to inject (default: all)")
+	slotFlag     = flag.Int("chaos.slot", 0, "TestChaos: 0-2, which lab tag and subnets to use, so that several long runs can share a machine")
 	outFlag      = flag.String("chaos.out", "", "directory for the JSON results and SVG timelines (default: the test's temp dir)")
 )
 
@@ -43,13 +44,17 @@ var timing = labcluster.Timing{Keepalive: 250 * time.Millisecond, Warntime: 1250
 // subnets gives each size its own tag and /24s inside 10.88.0.0/16 (short
 // runs) or 10.89.0.0/16 (long runs).
 func labConfig(size int, long bool) Config {
-	second, tag := 88, "x"
+	second, tag, third := 88, "x", size*10
 	if long {
 		second, tag = 89, "xl"
+		if *slotFlag > 0 {
+			tag += strconv.Itoa(*slotFlag) + "s"
+			third += 100 * *slotFlag
+		}
 	}
 	return Config{Tag: tag + strconv.Itoa(size), Size: size, Timing: timing,
-		PublicSubnet:    "10." + strconv.Itoa(second) + "." + strconv.Itoa(size*10) + ".0/24",
-		HeartbeatSubnet: "10." + strconv.Itoa(second) + "." + strconv.Itoa(size*10+1) + ".0/24"}
+		PublicSubnet:    "10." + strconv.Itoa(second) + "." + strconv.Itoa(third) + ".0/24",
+		HeartbeatSubnet: "10." + strconv.Itoa(second) + "." + strconv.Itoa(third+1) + ".0/24"}
 }
 
 func run(t *testing.T, cfg Config) {
@@ -110,6 +115,9 @@ func TestChaos(t *testing.T) {
 	}
 	for _, s := range strings.Split(*nodesFlag, ",") {
 		size, err := strconv.Atoi(strings.TrimSpace(s))
+		if *slotFlag < 0 || *slotFlag > 2 {
+			t.Fatalf("-chaos.slot %d: want 0 to 2", *slotFlag)
+		}
 		if err != nil {
 			t.Fatalf("-chaos.nodes %q: %v", *nodesFlag, err)
 		}

@@ -35,6 +35,9 @@ type Trial struct {
 	// SettleErr says why the groups did not settle within the bound.
 	SettleErr string   `json:"settle_err,omitempty"`
 	Notes     []string `json:"notes,omitempty"`
+	// Exited lists the agents found gone although the nemesis had not
+	// killed them, with the end of their logs.
+	Exited map[string]string `json:"exited,omitempty"`
 }
 
 // Op is one operator action sent to the API.
@@ -96,6 +99,7 @@ const (
 	LostAck          = "lost_ack"           // an acknowledged operator action is missing
 	LostEvent        = "lost_event"         // a committed event vanished or changed
 	NoHolder         = "no_holder"          // a group had not exactly one holder in time after healing
+	AgentExit        = "agent_exit"         // an agent exited by itself (a crash)
 )
 
 // Violation is one thing a checker found.
@@ -165,6 +169,7 @@ func Check(h *History, opt CheckOptions) []Violation {
 	out = append(out, LostAcks(h.Ops, h.Final)...)
 	out = append(out, LostEvents(h.Seen, h.Final)...)
 	out = append(out, Unsettled(h.Trials, opt.HealBound)...)
+	out = append(out, Exits(h.Trials)...)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].At < out[j].At })
 	return out
 }
@@ -330,6 +335,18 @@ func Unsettled(trials []Trial, bound time.Duration) []Violation {
 		case tr.Settled-tr.Healed > bound:
 			out = append(out, Violation{Kind: NoHolder, At: tr.Healed, To: tr.Settled,
 				Detail: fmt.Sprintf("after %s healed, one holder per group only %v later (bound %v)", tr.Fault, (tr.Settled - tr.Healed).Round(time.Millisecond), bound)})
+		}
+	}
+	return out
+}
+
+// Exits finds agents that exited by themselves during a trial.
+func Exits(trials []Trial) []Violation {
+	var out []Violation
+	for _, tr := range trials {
+		for _, node := range sortedKeys(tr.Exited) {
+			out = append(out, Violation{Kind: AgentExit, At: tr.Healed, Nodes: []string{node},
+				Detail: fmt.Sprintf("%s's agent had exited by itself during or after %s; the end of its log: %s", node, tr.Fault, tr.Exited[node])})
 		}
 	}
 	return out

@@ -141,7 +141,8 @@ func TestCheckSummariseDraw(t *testing.T) {
 	f := Fault{Trial: 1, Kind: Partition, Nodes: []string{"a"}, Others: []string{"b", "w"}, Hold: 3 * time.Second}
 	h := &History{Seed: 99, Nodes: []string{"a", "b", "w"}, Groups: map[string][]string{"web": {"a", "b"}}, Deadtime: 2 * time.Second, End: 20 * time.Second,
 		Answers: answers("web", "a@0-10", "-@100-400", "b@5000-5010", "a@5100-5110", "b@5200-5210"),
-		Trials:  []Trial{{Fault: f, Start: msec(50), Healed: msec(3050), SettleErr: "group web: 2 nodes hold the VIP"}},
+		Trials: []Trial{{Fault: f, Start: msec(50), Healed: msec(3050), SettleErr: "group web: 2 nodes hold the VIP",
+			Exited: map[string]string{"w": "panic: sealed segment has no index block"}}},
 		Ops:     []Op{{Trial: 1, Kind: OpMove, EventKind: "move_requested", Group: "web", Node: "b", Via: "b", Reason: "op 1", At: msec(1000), Done: msec(1200), Acked: true}},
 		Seen:    []Seen{{Event: ev(1, "node_joined", "x"), Observer: "a", At: msec(9000)}},
 		Final:   map[string][]Event{"a": {ev(1, "node_joined", "x")}, "b": {}},
@@ -156,7 +157,7 @@ func TestCheckSummariseDraw(t *testing.T) {
 			t.Errorf("not in time order: %v", v)
 		}
 	}
-	for _, k := range []string{SplitBrainPoll, SplitBrainClient, LostAck, LostEvent, NoHolder} {
+	for _, k := range []string{SplitBrainPoll, SplitBrainClient, LostAck, LostEvent, NoHolder, AgentExit} {
 		if kinds[k] != 1 {
 			t.Errorf("%s found %d times, want once: %v", k, kinds[k], v)
 		}

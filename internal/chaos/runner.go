@@ -312,9 +312,21 @@ func (r *runner) trial(f Fault) {
 	}
 	for _, name := range r.c.Names() {
 		if !r.c.Running(name) {
-			tr.Notes = append(tr.Notes, fmt.Sprintf("%s's agent had exited by itself; restarted (log tail: %s)", name, tail(r.c.Log(name), 3)))
+			if tr.Exited == nil {
+				tr.Exited = map[string]string{}
+			}
+			tr.Exited[name] = tail(r.c.Log(name), 12)
 			r.c.Restart(name)
 		}
+	}
+	// Failure flags keep a group off a node until an operator clears them
+	// (a cut public cable fails the VIP's monitor and flags its holder), so
+	// after a few trials every node of a group may be flagged and the group
+	// rightly has no holder. The runner clears them after healing, as the
+	// operator would after the repair.
+	for _, g := range r.groups {
+		ops = r.operate(f.Trial, OpPlan{Kind: OpFlagsClear + "_after_heal", Group: g.Name, Via: r.c.Names()[r.rng.IntN(len(r.c.Names()))]})
+		r.hist.Ops = append(r.hist.Ops, ops...)
 	}
 	holders, err := r.settle(r.t0.Add(tr.Healed + r.cfg.HealBound))
 	if err != nil {
@@ -428,6 +440,17 @@ func (r *runner) operate(trial int, p OpPlan) []Op {
 		return []Op{one(p.Kind, string(model.EventFailbackAuthorised), "failback", p.Group)}
 	case OpFlagsClear:
 		return []Op{one(p.Kind, string(model.EventFlagCleared), "flags", "clear", p.Group)}
+	case OpFlagsClear + "_after_heal":
+		// Retried until acknowledged: the cluster may still be re-forming.
+		var ops []Op
+		for deadline := time.Now().Add(r.cfg.HealBound); ; {
+			op := one(p.Kind, string(model.EventFlagCleared), "flags", "clear", p.Group)
+			ops = append(ops, op)
+			if op.Acked || time.Now().After(deadline) {
+				return ops
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
 	case OpMaintenance:
 		on := one(p.Kind+"_on", string(model.EventMaintenanceOn), "maintenance", "on", p.Group)
 		ops := []Op{on}

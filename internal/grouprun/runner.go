@@ -19,6 +19,10 @@ type Factory func(g config.Group, r config.Resource) (resource.Agent, error)
 type Desired struct {
 	// Run: assigned here under the lease this node holds now.
 	Run bool
+	// Epoch is the lease epoch the assignment is bound to (with Run). The
+	// group's VIPs are gated by the kernel lease of that epoch only: a lease
+	// this node holds under a later epoch never renews them.
+	Epoch string
 	// Hold: maintenance; start and stop nothing, only monitor.
 	Hold bool
 	// ReleaseAt is the index of a release addressed to this node that must be
@@ -47,8 +51,11 @@ type Runner struct {
 	order   []string
 
 	leaseMu    sync.Mutex
-	leaseUntil time.Time                // guarded by leaseMu; zero: no lease
-	leased     map[resource.Leased]bool // guarded by leaseMu: started resources the kernel gates
+	leaseUntil time.Time // guarded by leaseMu; zero: no lease
+	leaseEpoch string    // guarded by leaseMu: the epoch of the lease held
+	// leased maps the started resources the kernel gates to the epoch of the
+	// assignment they were started for. Guarded by leaseMu.
+	leased map[resource.Leased]string
 }
 
 // New builds a runner for the groups that list this node.
@@ -56,7 +63,7 @@ func New(self string, groups []config.Group, factory Factory, emit func(model.Ev
 	if release == nil {
 		release = func(string) {}
 	}
-	r := &Runner{self: self, emit: emit, release: release, log: log, workers: map[string]*worker{}, leased: map[resource.Leased]bool{}}
+	r := &Runner{self: self, emit: emit, release: release, log: log, workers: map[string]*worker{}, leased: map[resource.Leased]string{}}
 	for _, g := range groups {
 		if !listed(g.Nodes, self) {
 			continue
@@ -114,21 +121,39 @@ func (r *Runner) Update(group string, d Desired) {
 	w.desired <- d
 }
 
-// SetLease renews or revokes, at once and for every started VIP, the kernel-side
-// lease. It is called from the agent's loop on every lease change, so a node that
-// loses its lease stops answering on its VIPs before any worker runs. until is an
-// absolute deadline on the monotonic clock: the time left is worked out right
-// before each renewal, and checked again after it, so a pause (SIGSTOP) between
-// the loop's decision and the kernel update cannot extend the lease.
-func (r *Runner) SetLease(held bool, until time.Time) {
+// SetLease is SetLeaseUnder with no epoch, for runners whose assignments
+// carry none (tests).
+func (r *Runner) SetLease(held bool, until time.Time) { r.SetLeaseUnder(held, until, "") }
+
+// SetLeaseUnder renews or revokes, at once and for every started VIP, the
+// kernel-side lease. It is called from the agent's loop on every lease change,
+// so a node that loses its lease stops answering on its VIPs before any worker
+// runs. until is an absolute deadline on the monotonic clock: the time left is
+// worked out right before each renewal, and checked again after it, so a pause
+// (SIGSTOP) between the loop's decision and the kernel update cannot extend the
+// lease.
+//
+// Only VIPs started for an assignment under epoch are renewed. A node that lost
+// its lease (a pause, a partition) leaves that epoch and may hold a new lease
+// under a later one within a round trip, while its worker is still stopping the
+// group the coordinator has meanwhile given to another node: renewing that
+// group's VIPs then would make two holders. They are revoked instead, and stay
+// so until the worker removes them, since epochs never come back.
+func (r *Runner) SetLeaseUnder(held bool, until time.Time, epoch string) {
 	r.leaseMu.Lock()
 	defer r.leaseMu.Unlock()
 	if !held || time.Until(until) <= 0 {
 		r.revokeAllLocked()
 		return
 	}
-	r.leaseUntil = until
-	for l := range r.leased {
+	r.leaseUntil, r.leaseEpoch = until, epoch
+	for l, ep := range r.leased {
+		if ep != epoch {
+			if err := l.RevokeLease(); err != nil {
+				r.log.Error("revoke VIP lease", "err", err)
+			}
+			continue
+		}
 		if err := renewUntil(l, until); err != nil {
 			r.log.Error("renew VIP lease", "err", err)
 		}
@@ -156,15 +181,37 @@ func renewUntil(l resource.Leased, until time.Time) error {
 	return l.RenewLease(left)
 }
 
-// trackLeased registers a resource for renewals and gives it the current lease.
-func (r *Runner) trackLeased(l resource.Leased) error {
+// trackLeased registers a resource for renewals and gives it the current lease,
+// if it is the lease of epoch, the epoch of the assignment it starts for.
+func (r *Runner) trackLeased(l resource.Leased, epoch string) error {
 	r.leaseMu.Lock()
 	defer r.leaseMu.Unlock()
-	r.leased[l] = true
+	r.leased[l] = epoch
 	if r.leaseUntil.IsZero() || time.Until(r.leaseUntil) <= 0 {
 		return fmt.Errorf("no lease: a VIP is never started without one")
 	}
+	if epoch != r.leaseEpoch {
+		return fmt.Errorf("assigned under lease epoch %q, but this node's lease is under %q: a VIP is never started under another epoch's lease", epoch, r.leaseEpoch)
+	}
 	return renewUntil(l, r.leaseUntil)
+}
+
+// retrack binds started resources to the assignment under epoch, and gives them
+// the current lease if it is that epoch's.
+func (r *Runner) retrack(ls []resource.Leased, epoch string) {
+	r.leaseMu.Lock()
+	defer r.leaseMu.Unlock()
+	for _, l := range ls {
+		if _, ok := r.leased[l]; !ok {
+			continue
+		}
+		r.leased[l] = epoch
+		if epoch == r.leaseEpoch && !r.leaseUntil.IsZero() {
+			if err := renewUntil(l, r.leaseUntil); err != nil {
+				r.log.Error("renew VIP lease", "err", err)
+			}
+		}
+	}
 }
 
 func (r *Runner) untrackLeased(l resource.Leased) {

@@ -276,3 +276,59 @@ func TestMaintenanceStartsAndStopsNothing(t *testing.T) {
 	}
 	_ = fmt.Sprint()
 }
+
+// A lease under a later epoch never renews the VIPs of an assignment made
+// under an earlier one. Found by the chaos harness (seed 2961325357468695,
+// 5 nodes): an agent resumed after SIGSTOP left its old epoch, got a new
+// lease a round trip later, and that lease renewed the VIP of the group the
+// coordinator had meanwhile moved to another node, while the worker was
+// still stopping it: two nodes held the VIP for 1.85 s.
+func TestLaterEpochNeverRenewsAnEarlierAssignmentsVIP(t *testing.T) {
+	rg := newRig(t, webGroup())
+	vip := rg.fakes["vip"].(*fakeVIP)
+	renewals := func() int {
+		vip.mu.Lock()
+		defer vip.mu.Unlock()
+		return vip.renewals
+	}
+	rg.runner.SetLeaseUnder(true, time.Now().Add(time.Second), "7.0")
+	rg.runner.Update("web", Desired{Run: true, Epoch: "7.0"})
+	waitFor(t, "group_started", hasEvent(rg.j, model.EventGroupStarted))
+	before := renewals()
+	rg.runner.SetLeaseUnder(true, time.Now().Add(time.Second), "7.0")
+	if renewals() != before+1 {
+		t.Fatalf("a lease under the assignment's epoch must renew its VIP: renewals %d -> %d", before, renewals())
+	}
+
+	// The pause: the lease is lost, then held again under the next epoch
+	// before the worker has even looked.
+	rg.runner.SetLeaseUnder(false, time.Time{}, "7.0")
+	rg.runner.SetLeaseUnder(true, time.Now().Add(time.Second), "7.1")
+	rg.runner.SetLeaseUnder(true, time.Now().Add(time.Second), "7.1")
+	if n := renewals(); n != before+1 {
+		t.Fatalf("a lease under epoch 7.1 renewed the VIP of the assignment under 7.0 (%d renewals)", n-before-1)
+	}
+	lines, _ := rg.j.snapshot()
+	if lines[len(lines)-1] != "revoke vip" {
+		t.Fatalf("the VIP must stay revoked; last action %q", lines[len(lines)-1])
+	}
+
+	// The coordinator keeps the group here under 7.1: the running copy's VIP
+	// is the new assignment's, renewed by the 7.1 lease, without a restart.
+	rg.runner.Update("web", Desired{Run: true, Epoch: "7.1"})
+	waitFor(t, "VIP renewed under 7.1", func() bool { return renewals() > before+1 })
+	lines, _ = rg.j.snapshot()
+	if got := strings.Join(lines, ", "); strings.Contains(got, "stop") {
+		t.Fatalf("kept here under a new epoch, the group was stopped: %s", got)
+	}
+
+	// Stopped, a start for an assignment under the stale 7.0 is refused.
+	rg.runner.Update("web", Desired{})
+	waitFor(t, "group_stopped", hasEvent(rg.j, model.EventGroupStopped))
+	rg.runner.Update("web", Desired{Run: true, Epoch: "7.0"})
+	waitFor(t, "group_start_failed", hasEvent(rg.j, model.EventGroupStartFailed))
+	lines, _ = rg.j.snapshot()
+	if got := strings.Join(lines, ", "); strings.Count(got, "start vip") != 1 {
+		t.Fatalf("a start for an assignment under 7.0 ran under the 7.1 lease: %s", got)
+	}
+}

@@ -30,6 +30,12 @@ type Cmd struct {
 	// start actions often launch their daemon with a plain '&'. They are still
 	// killed with the group when ctx ends first.
 	KeepChildren bool
+	// DieWithAgent: the kernel kills the command if the agent dies first
+	// (PR_SET_PDEATHSIG), for commands that must not outlive the agent's
+	// authority, such as a replication pass after a kill -9. It follows the OS
+	// thread that started the command, which Go seldom retires; a spurious kill
+	// is a failed command, not a lingering one.
+	DieWithAgent bool
 }
 
 // pipeGrace bounds how long Run waits for output after the command exited: a
@@ -86,6 +92,9 @@ func Run(ctx context.Context, c Cmd) (Result, error) {
 		cmd.Stdin = stringReader(c.Stdin)
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: c.Credential}
+	if c.DieWithAgent {
+		cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	}
 	cmd.WaitDelay = pipeGrace
 	start := time.Now()
 	if err := cmd.Start(); err != nil {

@@ -439,7 +439,9 @@ func (s *Syncer) rsync(ctx context.Context, p Peer, args ...string) error {
 		}
 	}
 	argv = append(argv, args...)
-	res, err := runexec.Run(ctx, runexec.Cmd{Argv: argv, Env: env})
+	// DieWithAgent: a pass that outlived a killed agent could still be copying
+	// after the group has started elsewhere, backwards over the new copy.
+	res, err := runexec.Run(ctx, runexec.Cmd{Argv: argv, Env: env, DieWithAgent: true})
 	if err != nil {
 		return fmt.Errorf("rsync: %w", err)
 	}
