@@ -20,7 +20,7 @@ type PlotSeries struct {
 // PlotPanel is one timing preset: series sharing one axis.
 type PlotPanel struct {
 	Title  string
-	Note   string // one line under the title
+	Note   string // under the title; "\n" starts a new line
 	Series []PlotSeries
 }
 
@@ -44,7 +44,7 @@ var plotColours = map[bool]string{true: "#1f5fae", false: "#d9661f"}
 func FailoverSVG(title string, panels []PlotPanel) []byte {
 	height := 40
 	for _, p := range panels {
-		height += plotTitleH + len(p.Series)*plotRowH + plotAxisH + plotPanelGp
+		height += plotTitleH + noteH(p) + len(p.Series)*plotRowH + plotAxisH + plotPanelGp
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n",
@@ -62,9 +62,11 @@ func FailoverSVG(title string, panels []PlotPanel) []byte {
 func plotPanel(b *strings.Builder, p PlotPanel, y int) int {
 	fmt.Fprintf(b, `<text x="10" y="%d" font-size="14" font-weight="bold">%s</text>`+"\n", y+16, html.EscapeString(p.Title))
 	if p.Note != "" {
-		fmt.Fprintf(b, `<text x="10" y="%d" fill="#555">%s</text>`+"\n", y+33, html.EscapeString(p.Note))
+		for i, line := range strings.Split(p.Note, "\n") {
+			fmt.Fprintf(b, `<text x="10" y="%d" fill="#555" font-size="11">%s</text>`+"\n", y+33+i*14, html.EscapeString(line))
+		}
 	}
-	y += plotTitleH
+	y += plotTitleH + noteH(p)
 	maxV := 0.0
 	for _, s := range p.Series {
 		for _, v := range s.Values {
@@ -82,8 +84,8 @@ func plotPanel(b *strings.Builder, p PlotPanel, y int) int {
 		fmt.Fprintf(b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#e3e3e3"/>`+"\n", x, y, x, y+rowsH)
 		fmt.Fprintf(b, `<text x="%.1f" y="%d" text-anchor="middle" fill="#333">%s</text>`+"\n", x, y+rowsH+14, axisLabel(v, step))
 	}
-	fmt.Fprintf(b, `<text x="%.1f" y="%d" text-anchor="middle" fill="#333">client-observed failover (fault → first answer from the survivor)</text>`+"\n",
-		(x0+x1)/2, y+rowsH+29)
+	fmt.Fprintf(b, `<text x="%.1f" y="%d" fill="#333">client-observed failover (fault → first answer from the survivor)</text>`+"\n",
+		x0, y+rowsH+29)
 	for i, s := range p.Series {
 		cy := float64(y + i*plotRowH + plotRowH/2)
 		colour := plotColours[s.System == "vigil"]
@@ -112,8 +114,16 @@ func plotPanel(b *strings.Builder, p PlotPanel, y int) int {
 		}
 	}
 	fmt.Fprintf(b, `<text x="%d" y="%d" fill="#555" font-size="10" text-anchor="end">dots: trials · solid bar: p50 · dashed: p99</text>`+"\n",
-		plotWidth-plotRight, y-4)
+		plotWidth-plotRight, y+rowsH+29)
 	return y + rowsH + plotAxisH + plotPanelGp
+}
+
+// noteH is the height the note's lines take beyond the first.
+func noteH(p PlotPanel) int {
+	if p.Note == "" {
+		return 0
+	}
+	return 14 * strings.Count(p.Note, "\n")
 }
 
 // niceStep picks a grid step of 1, 2 or 5 × 10^k giving 4 to 10 lines.

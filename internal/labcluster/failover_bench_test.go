@@ -741,9 +741,10 @@ func failoverPlot(dir string) (string, error) {
 			continue
 		}
 		p := bench.PlotPanel{Title: fmt.Sprintf("%s timers — %d trials per row, %s", name, rep.Trials, rep.StartedAt[:10]),
-			Note: fmt.Sprintf("Vigil: keepalive %g ms, deadtime %g ms; public checks %s · keepalived %s: advert_int %g s (VRRPv%d), master down %g ms",
-				rep.Vigil.Timing.KeepaliveMS, rep.Vigil.Timing.DeadtimeMS, strings.TrimPrefix(rep.Vigil.PublicTargets, "3 ICMP targets; "),
-				strings.TrimPrefix(rep.Keepalived.Version, "Keepalived "), rep.Keepalived.AdvertS, rep.Keepalived.VRRPVersion, rep.Keepalived.MasterDownMS)}
+			Note: fmt.Sprintf("Vigil: keepalive %g ms, deadtime %g ms, public checks %s\nkeepalived %s: advert_int %g s (VRRPv%d), master down %.0f ms · load average at the start %s",
+				rep.Vigil.Timing.KeepaliveMS, rep.Vigil.Timing.DeadtimeMS,
+				strings.TrimPrefix(strings.TrimPrefix(rep.Vigil.PublicTargets, "3 ICMP targets; "), "check defaults: "),
+				strings.Fields(rep.Keepalived.Version + " ? ?")[1], rep.Keepalived.AdvertS, rep.Keepalived.VRRPVersion, rep.Keepalived.MasterDownMS, rep.Host.LoadAvg)}
 		for _, s := range rep.Series {
 			name := s.System
 			if name == "vigil" {
