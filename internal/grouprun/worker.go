@@ -33,7 +33,8 @@ type worker struct {
 	desired   chan Desired
 
 	want        Desired
-	running     bool // every resource started and not stopped since
+	running     bool   // every resource started and not stopped since
+	epoch       string // the epoch of the assignment the resources were started for
 	releaseAck  uint64
 	lostAck     uint64      // the last group_lost verdict acted on
 	intruderAck uint64      // the last intruder stop request acted on
@@ -104,6 +105,12 @@ func (w *worker) reconcile(ctx context.Context) {
 		w.stop(ctx, "lease lost: self-fencing", true)
 	case d.Run && !w.running:
 		w.start(ctx)
+	case d.Run && d.Epoch != w.epoch:
+		// Assigned here again under a later epoch while the copy runs (this node
+		// changed epoch and the coordinator kept the group here): the VIPs belong
+		// to the new assignment now, and its lease renews them.
+		w.epoch = d.Epoch
+		w.r.retrack(w.leasedStarted(), d.Epoch)
 	case !d.Run && w.running:
 		reason := "no longer assigned here"
 		if d.ReleaseAt > w.releaseAck {
@@ -140,6 +147,17 @@ func (w *worker) reconcile(ctx context.Context) {
 	}
 }
 
+// leasedStarted lists the started resources that the kernel lease gates.
+func (w *worker) leasedStarted() []resource.Leased {
+	var out []resource.Leased
+	for _, m := range w.resources {
+		if l, ok := m.agent.(resource.Leased); ok && m.started {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
 func (w *worker) anyStarted() bool {
 	for _, m := range w.resources {
 		if m.started {
@@ -151,10 +169,11 @@ func (w *worker) anyStarted() bool {
 
 func (w *worker) start(ctx context.Context) {
 	w.report(model.EventGroupStarting, model.SeverityInfo, fmt.Sprintf("starting %d resources", len(w.resources)))
+	w.epoch = w.want.Epoch
 	for i := range w.resources {
 		m := &w.resources[i]
 		if l, ok := m.agent.(resource.Leased); ok {
-			if err := w.r.trackLeased(l); err != nil {
+			if err := w.r.trackLeased(l, w.epoch); err != nil {
 				// Not this node's fault: no flag, the coordinator will see the lease.
 				w.stopResources(ctx, true)
 				w.report(model.EventGroupStartFailed, model.SeverityWarning, "not started: "+err.Error())
