@@ -19,7 +19,7 @@ func describedNames(t *testing.T) map[string]bool {
 	m := newMetrics(a)
 	ch := make(chan *prometheus.Desc, 1000)
 	for _, c := range []prometheus.Collector{m, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		newCheckCollector(a), a.steps.vec(), newLinkCollector(a)} {
+		newCheckCollector(a), a.steps.vec(), newLinkCollector(a), syncLagCollector{a}} {
 		c.Describe(ch)
 	}
 	close(ch)
