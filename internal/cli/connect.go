@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
+	"time"
 
 	"github.com/vigil-ha/vigil/internal/apiclient"
 	"github.com/vigil-ha/vigil/internal/config"
@@ -74,4 +77,24 @@ func localAddrs() map[string]bool {
 		}
 	}
 	return out
+}
+
+// withClient connects to node (the config's first reachable node if "") and
+// runs fn with a 10-second deadline, the budget of every one-shot verb.
+func (g *globals) withClient(ctx context.Context, node string, fn func(context.Context, *apiclient.Client) error) error {
+	c, _, err := g.connect(node)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return fn(ctx, c)
+}
+
+// printJSON writes v as indented JSON, the --json output of every verb.
+func (g *globals) printJSON(v any) error {
+	enc := json.NewEncoder(g.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

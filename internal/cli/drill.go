@@ -2,7 +2,7 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -104,9 +104,7 @@ func followDrill(ctx context.Context, c *apiclient.Client, id string) (model.Dri
 
 func printDrill(g *globals, d model.Drill, asJSON bool) error {
 	if asJSON {
-		enc := json.NewEncoder(g.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(d)
+		return g.printJSON(d)
 	}
 	return drill.WriteReport(g.stdout, d)
 }
@@ -119,37 +117,16 @@ func drillListCmd(g *globals) *cobra.Command {
 		Short: "Drills, newest first, with outcome and the longest client-visible outage",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, _, err := g.connect(node)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
-			defer cancel()
-			ds, err := c.Drills(ctx, group)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				enc := json.NewEncoder(g.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(ds)
-			}
-			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tGROUP\tMOVE\tSTARTED\tBY\tOUTCOME\tOUTAGE")
-			for _, d := range ds {
-				outage := "-"
-				if o := d.OutageMS(); o != nil {
-					outage = (time.Duration(*o) * time.Millisecond).String()
+			return g.withClient(cmd.Context(), node, func(ctx context.Context, c *apiclient.Client) error {
+				ds, err := c.Drills(ctx, group)
+				if err != nil {
+					return err
 				}
-				by := d.By
-				if d.Scheduled {
-					by = "schedule"
+				if asJSON {
+					return g.printJSON(ds)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s -> %s%s\t%s\t%s\t%s\t%s\n", d.ID, d.Group, d.From, d.To, backSuffix(d),
-					d.Started.Local().Format("2006-01-02 15:04:05"), by, d.Outcome, outage)
-			}
-			return tw.Flush()
+				return g.drillTable(ds)
+			})
 		},
 	}
 	cmd.Flags().StringVar(&group, "group", "", "only this group's drills")
@@ -166,31 +143,49 @@ func drillReportCmd(g *globals) *cobra.Command {
 		Short: "Print a drill's report (default: the latest drill)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, _, err := g.connect(node)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
-			defer cancel()
-			var d model.Drill
-			if len(args) == 1 {
-				d, err = c.Drill(ctx, args[0])
-			} else {
-				var ds []model.Drill
-				if ds, err = c.Drills(ctx, ""); err == nil && len(ds) == 0 {
-					return fmt.Errorf("no drill has been run yet")
-				} else if err == nil {
-					d = ds[0]
+			return g.withClient(cmd.Context(), node, func(ctx context.Context, c *apiclient.Client) error {
+				d, err := latestOr(ctx, c, args)
+				if err != nil {
+					return err
 				}
-			}
-			if err != nil {
-				return err
-			}
-			return printDrill(g, d, asJSON)
+				return printDrill(g, d, asJSON)
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.Flags().StringVar(&node, "node", "", "ask this node")
 	return cmd
+}
+
+func (g *globals) drillTable(ds []model.Drill) error {
+	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tGROUP\tMOVE\tSTARTED\tBY\tOUTCOME\tOUTAGE")
+	for _, d := range ds {
+		outage := "-"
+		if o := d.OutageMS(); o != nil {
+			outage = (time.Duration(*o) * time.Millisecond).String()
+		}
+		by := d.By
+		if d.Scheduled {
+			by = "schedule"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s -> %s%s\t%s\t%s\t%s\t%s\n", d.ID, d.Group, d.From, d.To, backSuffix(d),
+			d.Started.Local().Format(time.DateTime), by, d.Outcome, outage)
+	}
+	return tw.Flush()
+}
+
+// latestOr is the drill named by args, or the newest one.
+func latestOr(ctx context.Context, c *apiclient.Client, args []string) (model.Drill, error) {
+	if len(args) == 1 {
+		return c.Drill(ctx, args[0])
+	}
+	ds, err := c.Drills(ctx, "")
+	if err != nil {
+		return model.Drill{}, err
+	}
+	if len(ds) == 0 {
+		return model.Drill{}, errors.New("no drill has been run yet")
+	}
+	return ds[0], nil
 }

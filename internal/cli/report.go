@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -90,9 +89,7 @@ The period starts at --since, or when the log first names the group if later.
 			}
 			switch {
 			case asJSON:
-				enc := json.NewEncoder(g.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(rep)
+				return g.printJSON(rep)
 			case asCSV:
 				return writeAvailabilityCSV(g.stdout, rep)
 			}

@@ -2,15 +2,14 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigil-ha/vigil/internal/apiclient"
 	"github.com/vigil-ha/vigil/internal/model"
 )
 
@@ -22,24 +21,17 @@ func statusCmd(g *globals) *cobra.Command {
 		Short: "Show nodes, links, the coordinator and quorum",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, _, err := g.connect(node)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
-			defer cancel()
-			st, err := c.Status(ctx)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				enc := json.NewEncoder(g.stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
-			}
-			printStatus(g.stdout, st)
-			return nil
+			return g.withClient(cmd.Context(), node, func(ctx context.Context, c *apiclient.Client) error {
+				st, err := c.Status(ctx)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return g.printJSON(st)
+				}
+				printStatus(g.stdout, st)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigil-ha/vigil/internal/apiclient"
 	"github.com/vigil-ha/vigil/internal/model"
 )
 
@@ -33,7 +34,7 @@ func tokenCmd(g *globals) *cobra.Command {
 			if name == "" {
 				return usagef("--name is required")
 			}
-			return g.withClient(cmd.Context(), node, func(ctx context.Context, c apiClient) error {
+			return g.withClient(cmd.Context(), node, func(ctx context.Context, c *apiclient.Client) error {
 				t, err := c.CreateToken(ctx, name, r)
 				if err != nil {
 					return err
@@ -57,7 +58,7 @@ func tokenCmd(g *globals) *cobra.Command {
 		Short: "Revoke a token: every node refuses it once the event reaches it",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withClient(cmd.Context(), node, func(ctx context.Context, c apiClient) error {
+			return g.withClient(cmd.Context(), node, func(ctx context.Context, c *apiclient.Client) error {
 				ev, err := c.RevokeToken(ctx, args[0], reason)
 				if err != nil {
 					return err
@@ -75,15 +76,13 @@ func tokenCmd(g *globals) *cobra.Command {
 		Short: "List the tokens: name, role, who created them and when",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.withClient(cmd.Context(), node, func(ctx context.Context, c apiClient) error {
+			return g.withClient(cmd.Context(), node, func(ctx context.Context, c *apiclient.Client) error {
 				ts, err := c.Tokens(ctx)
 				if err != nil {
 					return err
 				}
 				if listJSON {
-					enc := json.NewEncoder(g.stdout)
-					enc.SetIndent("", "  ")
-					return enc.Encode(ts)
+					return g.printJSON(ts)
 				}
 				tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
 				fmt.Fprintln(tw, "NAME\tROLE\tCREATED\tBY")
@@ -101,23 +100,4 @@ func tokenCmd(g *globals) *cobra.Command {
 	list.Flags().BoolVar(&listJSON, "json", false, "print JSON")
 	cmd.AddCommand(create, revoke, list)
 	return cmd
-}
-
-// apiClient is the part of the API client the token verbs use.
-type apiClient interface {
-	CreateToken(ctx context.Context, name string, role model.TokenRole) (model.TokenCreated, error)
-	RevokeToken(ctx context.Context, name, reason string) (model.Event, error)
-	Tokens(ctx context.Context) ([]model.TokenInfo, error)
-}
-
-// withClient connects, bounds the call to 10 s and closes the client.
-func (g *globals) withClient(ctx context.Context, node string, fn func(context.Context, apiClient) error) error {
-	c, _, err := g.connect(node)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	return fn(ctx, c)
 }
