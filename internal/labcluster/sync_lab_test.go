@@ -32,10 +32,11 @@ const (
 	// at most this long after the previous one ended (changes trigger one
 	// sooner), so it bounds how stale a reachable target's copy gets.
 	syncInterval = 3 * time.Second
-	// passSlack is what one pass (ssh handshake, rsync, the stamp) may take
-	// on top of the interval on this loaded machine: the test's allowance,
-	// not a target.
-	passSlack = 10 * time.Second
+	// passSlack is what one pass (two ssh handshakes, rsync, the stamp) may
+	// take on this loaded machine: the test's allowance, not a target. A
+	// write is on the targets at most the interval plus two passes later
+	// (docs/config.md): the pass running when it is made may miss it.
+	passSlack = 8 * time.Second
 	syncGroup = "files"
 )
 
@@ -141,11 +142,11 @@ func runSyncLab(t *testing.T, transport, tag string, third int) {
 
 	// 1. A file written on the active node reaches the standby within the
 	// configured interval (plus one pass).
-	bound := syncInterval + passSlack
+	bound := syncInterval + 2*passSlack
 	sl.write("a", "one.txt", "one, written on a\n")
 	written := time.Now()
 	took := sl.waitContent("b", "one.txt", "one, written on a\n", bound)
-	t.Logf("one.txt reached b %v after it was written on a (bound: interval %v + pass allowance %v)", took.Round(time.Millisecond), syncInterval, passSlack)
+	t.Logf("one.txt reached b %v after it was written on a (bound: interval %v + 2 × pass allowance %v)", took.Round(time.Millisecond), syncInterval, passSlack)
 	// vigil groups shows the lag per target, on the group's node and, asked
 	// through the API over mutual TLS, on the others.
 	for _, o := range []string{"a", "b", "w"} {
