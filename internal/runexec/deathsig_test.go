@@ -59,6 +59,7 @@ func TestDieWithAgent(t *testing.T) {
 				}
 				return
 			}
+			deadline = time.Now().Add(10 * time.Second)
 			for alive() {
 				if time.Now().After(deadline) {
 					t.Fatal("with DieWithAgent the command outlived the agent")
