@@ -69,10 +69,13 @@ func (s *Sim) restartPhase(n *node, group string, c *groupCopy) {
 		c.running, c.startingAt = false, s.now+startTime
 		return
 	}
+	// As the real worker: the resources are stopped before group_failed,
+	// which the coordinator reads as "stopped here".
 	msg := fmt.Sprintf("%d restarts within %s used up: moving the group", g.MaxRestarts, g.RestartWindow.D())
+	s.report(n, group, model.EventGroupStopping, "restarts used up")
+	c.running, c.startingAt = false, 0
 	s.report(n, group, model.EventGroupFailed, msg)
 	s.recordFlag(n, group, msg)
-	c.running, c.startingAt = false, 0
 	s.report(n, group, model.EventGroupStopped, "failed here")
 }
 
