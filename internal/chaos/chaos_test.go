@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"encoding/json"
 	"flag"
 	"os"
 	"slices"
@@ -136,5 +137,28 @@ func TestChaos(t *testing.T) {
 			cfg.MinTrials = *trialsFlag
 			run(t, cfg)
 		})
+	}
+}
+
+// TestRender redraws a run's SVG from its -history.json and result .json:
+// VIGIL_CHAOS_RENDER=bench/results/chaos/chaos-3n-7301 go test -run TestRender.
+func TestRender(t *testing.T) {
+	base := os.Getenv("VIGIL_CHAOS_RENDER")
+	if base == "" {
+		t.Skip("set VIGIL_CHAOS_RENDER to a run's path without its suffix")
+	}
+	var h History
+	var r Result
+	for path, v := range map[string]any{base + "-history.json": &h, base + ".json": &r} {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(data, v); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+	}
+	if err := os.WriteFile(base+".svg", SVG(&h, r.Violations), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -24,12 +24,13 @@ func SVG(h *History, violations []Violation) []byte {
 		width       = 1400.0
 		laneH       = 22.0
 		top         = 40.0
-		bucket      = 250 * time.Millisecond
 	)
 	end := h.End
 	if end <= 0 {
 		end = time.Second
 	}
+	// 250 ms buckets, or about 2000 over a long run.
+	bucket := max(250*time.Millisecond, end/2000)
 	x := func(d time.Duration) float64 { return left + (width-left-right)*float64(d)/float64(end) }
 	groups := sortedKeys(h.Groups)
 	rows := len(h.Nodes)*2 + len(groups)
@@ -95,19 +96,30 @@ func SVG(h *History, violations []Violation) []byte {
 				buckets[i].bad++
 			}
 		}
-		for i, c := range buckets {
-			if c.ok+c.bad == 0 {
-				continue
-			}
-			fill := "#2ca02c"
+		// Runs of buckets of one colour are drawn as one rectangle.
+		fillOf := func(c cnt) string {
 			switch {
+			case c.ok+c.bad == 0:
+				return ""
 			case c.ok == 0:
-				fill = "#d62728"
+				return "#d62728"
 			case c.bad > 0:
-				fill = "#ffbf00"
+				return "#ffbf00"
 			}
-			from := time.Duration(i) * bucket
-			rect(from, from+bucket, ly+3, laneH-6, fill, fmt.Sprintf("%s %s: %d answered, %d failed", g, stamp(from), c.ok, c.bad))
+			return "#2ca02c"
+		}
+		for i := 0; i < len(buckets); {
+			fill := fillOf(buckets[i])
+			j, sum := i, cnt{}
+			for ; j < len(buckets) && fillOf(buckets[j]) == fill; j++ {
+				sum.ok += buckets[j].ok
+				sum.bad += buckets[j].bad
+			}
+			if fill != "" {
+				from, to := time.Duration(i)*bucket, time.Duration(j)*bucket
+				rect(from, to, ly+3, laneH-6, fill, fmt.Sprintf("%s %s-%s: %d answered, %d failed", g, stamp(from), stamp(to), sum.ok, sum.bad))
+			}
+			i = j
 		}
 	}
 	// Time axis.
