@@ -105,14 +105,6 @@ func TestChaosShort(t *testing.T) {
 			// new holder starts one (docs/safety.md; reported, not fixed
 			// yet); the VIP rule and the client still fail the run.
 			cfg.Tolerate = []string{ServiceOverlap}
-			// disk_full breaks the node's raft log for its next start
-			// (docs/chaos.md, open); until that is fixed it would fail CI
-			// whenever a later trial restarts the node. make chaos runs it.
-			for _, k := range AllKinds {
-				if k != DiskFull {
-					cfg.Kinds = append(cfg.Kinds, k)
-				}
-			}
 			run(t, cfg)
 		})
 	}
