@@ -139,7 +139,7 @@ func (w *worker) resetOne(ctx context.Context, m *managed, why string) error {
 	dctx, cancel := context.WithTimeout(ctx, demote)
 	_, _ = m.promoter.Demote(dctx) // best effort: the stop decides
 	cancel()
-	out, err := w.stopOne(ctx, m)
+	out, err := w.stopOne(ctx, m, false)
 	w.resourceEvent(m, "stop ("+why+")", out, err)
 	if err == nil {
 		w.noteRole(m, model.RoleStopped)

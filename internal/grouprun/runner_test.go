@@ -85,6 +85,17 @@ func (f *fake) Monitor(context.Context) (resource.State, resource.Output, error)
 	return resource.Stopped, resource.Output{}, nil
 }
 
+// fakeProcess can be killed at once, as a process resource can.
+type fakeProcess struct{ fake }
+
+func (f *fakeProcess) Kill(context.Context) (resource.Output, error) {
+	f.j.add("kill " + f.name)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.running = false
+	return resource.Output{}, nil
+}
+
 type fakeVIP struct {
 	fake
 	renewals, revocations int
@@ -116,9 +127,12 @@ func newRig(t *testing.T, g config.Group) *rig {
 	rg := &rig{j: &journal{}, fakes: map[string]resource.Agent{}, done: make(chan struct{})}
 	factory := func(_ config.Group, r config.Resource) (resource.Agent, error) {
 		var a resource.Agent
-		if r.Type == "ip" {
+		switch r.Type {
+		case "ip":
 			a = &fakeVIP{fake: fake{name: r.Name, j: rg.j}}
-		} else {
+		case "process":
+			a = &fakeProcess{fake: fake{name: r.Name, j: rg.j}}
+		default:
 			a = &fake{name: r.Name, j: rg.j}
 		}
 		rg.fakes[r.Name] = a
@@ -215,7 +229,9 @@ func TestLeaseLossRevokesAtOnceThenStopsVIPFirst(t *testing.T) {
 	waitFor(t, "group_stopped", hasEvent(rg.j, model.EventGroupStopped))
 	lines, _ = rg.j.snapshot()
 	tail := strings.Join(lines[len(lines)-4:], ", ")
-	if tail != "revoke vip, stop vip, stop www, stop data" {
+	// The process is killed, not stopped gracefully: rule 2 wants it gone
+	// before the others may start the group (resource.Killer).
+	if tail != "revoke vip, stop vip, kill www, stop data" {
 		t.Fatalf("self-fencing order: %s", tail)
 	}
 }
@@ -223,7 +239,7 @@ func TestLeaseLossRevokesAtOnceThenStopsVIPFirst(t *testing.T) {
 func TestFailedStartFlagsAndCleansUp(t *testing.T) {
 	g := webGroup()
 	rg := newRig(t, g)
-	rg.fakes["www"].(*fake).failStart = true
+	rg.fakes["www"].(*fakeProcess).failStart = true
 	rg.runner.SetLease(true, time.Now().Add(time.Second))
 	rg.runner.Update("web", Desired{Run: true})
 	waitFor(t, "flag", hasEvent(rg.j, model.EventFlagSet))
@@ -238,7 +254,7 @@ func TestRestartBudgetThenFlag(t *testing.T) {
 	rg.runner.SetLease(true, time.Now().Add(time.Second))
 	rg.runner.Update("web", Desired{Run: true})
 	waitFor(t, "group_started", hasEvent(rg.j, model.EventGroupStarted))
-	www := rg.fakes["www"].(*fake)
+	www := &rg.fakes["www"].(*fakeProcess).fake
 	www.mu.Lock()
 	www.broken = true
 	www.mu.Unlock()

@@ -91,7 +91,7 @@ func (w *worker) cleanupAtStart(ctx context.Context) {
 		if err == nil && st == resource.Stopped {
 			continue
 		}
-		out, err := w.stopOne(ctx, m)
+		out, err := w.stopOne(ctx, m, false)
 		w.resourceEvent(m, "stop (left over from a previous run)", out, err)
 	}
 }
@@ -247,9 +247,14 @@ func (w *worker) stopResources(ctx context.Context, vipsFirst bool) bool {
 		if m.promoter != nil {
 			err = w.demoteOne(ctx, m) // the group stops; the instance stays, unpromoted
 		} else {
+			// Lease lost (vipsFirst): end what can be ended at once (resource.Killer).
+			action := "stop"
+			if _, ok := m.agent.(resource.Killer); ok && vipsFirst {
+				action = "kill"
+			}
 			var out resource.Output
-			out, err = w.stopOne(ctx, m)
-			w.resourceEvent(m, "stop", out, err)
+			out, err = w.stopOne(ctx, m, action == "kill")
+			w.resourceEvent(m, action, out, err)
 		}
 		if err != nil {
 			ok = false
@@ -425,10 +430,13 @@ func (w *worker) startOne(ctx context.Context, m *managed) (resource.Output, err
 	return m.agent.Start(ctx)
 }
 
-func (w *worker) stopOne(ctx context.Context, m *managed) (resource.Output, error) {
+func (w *worker) stopOne(ctx context.Context, m *managed, kill bool) (resource.Output, error) {
 	_, stop, _ := w.timeouts(m)
 	ctx, cancel := context.WithTimeout(ctx, stop)
 	defer cancel()
+	if k, ok := m.agent.(resource.Killer); ok && kill {
+		return k.Kill(ctx)
+	}
 	return m.agent.Stop(ctx)
 }
 

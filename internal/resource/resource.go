@@ -44,6 +44,15 @@ type Agent interface {
 	Monitor(ctx context.Context) (State, Output, error)
 }
 
+// Killer is implemented by resources that can be ended at once, with no
+// graceful shutdown (SIGKILL of a process group). A node that lost its lease
+// kills rather than stops them: safety rule 2 wants the group stopped there
+// before any other node may start it, and a graceful stop can outlast the
+// margin the others wait past the lease.
+type Killer interface {
+	Kill(ctx context.Context) (Output, error)
+}
+
 // Leased is implemented by resources whose traffic the kernel gates by the node's
 // lease (the ip type): the agent renews it every time the lease is extended, so if the
 // agent freezes, the kernel stops answering on the resource when the lease runs out.

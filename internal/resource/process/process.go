@@ -237,7 +237,14 @@ func (p *Process) Start(ctx context.Context) (resource.Output, error) {
 // Stop sends the stop signal to the process group, waits for the grace period,
 // then kills whatever is left of the group. Stopping a stopped process succeeds.
 // When ctx ends before the grace period, the group is killed at once.
-func (p *Process) Stop(ctx context.Context) (resource.Output, error) {
+func (p *Process) Stop(ctx context.Context) (resource.Output, error) { return p.stop(ctx, false) }
+
+// Kill ends the process group with SIGKILL at once, without the grace period
+// (resource.Killer): a node that lost its lease must be done before the
+// others may start the group.
+func (p *Process) Kill(ctx context.Context) (resource.Output, error) { return p.stop(ctx, true) }
+
+func (p *Process) stop(ctx context.Context, kill bool) (resource.Output, error) {
 	t0 := time.Now()
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -269,7 +276,7 @@ func (p *Process) Stop(ctx context.Context) (resource.Output, error) {
 		_ = removeRecord(p.pidPath)
 		return done(0, fmt.Sprintf("not running (pid %d now belongs to another process, left alone)", rec.PID), nil)
 	}
-	text, err := p.terminate(ctx, rec, c, false)
+	text, err := p.terminate(ctx, rec, c, kill)
 	if err != nil {
 		// The pid file stays, so that a retry, or the next agent, finds the group.
 		return done(-1, text, fmt.Errorf("stop %s: %w", p.name, err))

@@ -206,6 +206,39 @@ func TestStopTimeoutKillsAtOnce(t *testing.T) {
 	mustState(t, p, resource.Stopped)
 }
 
+// Kill (lease lost) skips the grace period: a group whose service ignores
+// SIGTERM with a minute's grace is gone at once, children included.
+func TestKillSkipsTheGracePeriod(t *testing.T) {
+	var _ resource.Killer = (*Process)(nil)
+	p := newProc(t, config.Resource{
+		Command: []string{"/bin/sh", "-c", `trap "" TERM; /usr/bin/sleep 1000 & while :; do /usr/bin/sleep 0.05; done`},
+		Grace:   config.Duration(time.Minute),
+	}, Options{StateDir: t.TempDir()})
+	if out, err := p.Start(ctxT(t, 5*time.Second)); err != nil {
+		t.Fatalf("Start: %v (%q)", err, out.Text)
+	}
+	pgid := p.own.rec.PID
+	var members []int
+	eventually(t, 2*time.Second, "the background child", func() bool {
+		members, _ = liveMembers(pgid)
+		return len(members) >= 2
+	})
+	out, err := p.Kill(ctxT(t, time.Minute))
+	if err != nil {
+		t.Fatalf("Kill: %v (%q)", err, out.Text)
+	}
+	t.Logf("killed in %s: %s", out.Duration, out.Text)
+	if out.Duration > 10*time.Second || strings.Contains(out.Text, "still running") {
+		t.Errorf("Kill waited for the grace period: %s, %q", out.Duration, out.Text)
+	}
+	for _, pid := range members {
+		if alivePid(pid) {
+			t.Errorf("group member %d survived Kill", pid)
+		}
+	}
+	mustState(t, p, resource.Stopped)
+}
+
 func TestExitOnItsOwnIsFailed(t *testing.T) {
 	dir := t.TempDir()
 	p := newProc(t, config.Resource{Command: []string{"/bin/sh", "-c", "/usr/bin/sleep 0.4; exit 7"}}, Options{StateDir: dir})
