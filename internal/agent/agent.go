@@ -195,6 +195,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer a.bg.Wait()
 	recv := make(chan heartbeat.Received, 256)
 	a.shipper = newShipper(a.ship, a.log)
+	// What a previous run left goes before the first heartbeat announces this
+	// incarnation, which ends that run's epoch at once (Runner.CleanupAtStart).
+	a.runner.CleanupAtStart(ctx)
 	// Heartbeats (and so the lease) outlive the other subsystems at shutdown: the
 	// groups are stopped first, while this node still holds its lease, so no peer
 	// can take them over while they still run here.

@@ -105,6 +105,20 @@ func (r *Runner) Run(ctx context.Context) error {
 	return nil
 }
 
+// CleanupAtStart stops, in every group at once, what a previous run of the
+// agent left behind, and returns when that is done. Call it before the first
+// heartbeat: the new incarnation ends the old run's epoch at once in its
+// peers' eyes, so they may start the groups as soon as they hear it. Run does
+// the same for workers this did not reach.
+func (r *Runner) CleanupAtStart(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, name := range r.order {
+		w := r.workers[name]
+		wg.Go(func() { w.cleanupAtStart(ctx) })
+	}
+	wg.Wait()
+}
+
 // Groups lists the groups this runner manages.
 func (r *Runner) Groups() []string { return append([]string(nil), r.order...) }
 

@@ -348,3 +348,36 @@ func TestLaterEpochNeverRenewsAnEarlierAssignmentsVIP(t *testing.T) {
 		t.Fatalf("a start for an assignment under 7.0 ran under the 7.1 lease: %s", got)
 	}
 }
+
+// A restarted agent ends what its previous run left before it heartbeats
+// (its new incarnation ends the old epoch at once): CleanupAtStart kills a
+// leftover process synchronously, and Run does not clean up twice.
+func TestCleanupAtStartKillsLeftoversBeforeRun(t *testing.T) {
+	j := &journal{}
+	www := &fakeProcess{fake: fake{name: "www", j: j, running: true}}
+	factory := func(_ config.Group, r config.Resource) (resource.Agent, error) {
+		if r.Name == "www" {
+			return www, nil
+		}
+		return &fake{name: r.Name, j: j}, nil
+	}
+	g := webGroup()
+	g.Resources = g.Resources[1:] // no VIP: only the leftover matters here
+	r, err := New("a", []config.Group{g}, factory, j.emit, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.CleanupAtStart(context.Background())
+	if lines, _ := j.snapshot(); strings.Join(lines, ", ") != "kill www" {
+		t.Fatalf("CleanupAtStart did %v, want the leftover killed", lines)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = r.Run(ctx); close(done) }()
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	<-done
+	if lines, _ := j.snapshot(); len(lines) != 1 {
+		t.Fatalf("Run cleaned up again: %v", lines)
+	}
+}

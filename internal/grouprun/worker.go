@@ -44,10 +44,14 @@ type worker struct {
 	// standbyDue: the promotable instances' standby state is to be checked at the
 	// next reconcile (at start and after every stop), not only at the next monitor.
 	standbyDue bool
+	// cleaned: cleanupAtStart already ran (Runner.CleanupAtStart).
+	cleaned bool
 }
 
 func (w *worker) run(ctx context.Context) {
-	w.cleanupAtStart(ctx)
+	if !w.cleaned {
+		w.cleanupAtStart(ctx)
+	}
 	monitor := time.NewTicker(w.monitorEvery())
 	defer monitor.Stop()
 	for {
@@ -72,7 +76,7 @@ func (w *worker) run(ctx context.Context) {
 // cleanupAtStart stops whatever a previous run of the agent left behind: a new
 // agent holds no lease, and every assignment is bound to an older epoch.
 func (w *worker) cleanupAtStart(ctx context.Context) {
-	w.standbyDue = true
+	w.standbyDue, w.cleaned = true, true
 	for i := len(w.resources) - 1; i >= 0; i-- {
 		m := &w.resources[i]
 		if m.promoter != nil {
@@ -91,7 +95,9 @@ func (w *worker) cleanupAtStart(ctx context.Context) {
 		if err == nil && st == resource.Stopped {
 			continue
 		}
-		out, err := w.stopOne(ctx, m, false)
+		// Killed where possible: that run's epoch is over, and its peers may
+		// start the group as soon as they hear this incarnation (rule 2).
+		out, err := w.stopOne(ctx, m, true)
 		w.resourceEvent(m, "stop (left over from a previous run)", out, err)
 	}
 }
