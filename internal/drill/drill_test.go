@@ -141,8 +141,10 @@ func TestRunThereAndBack(t *testing.T) {
 			t.Errorf("%s ended before clients got answers again: %+v", st.Name, st)
 		}
 	}
-	if *d.Steps[0].OutageMS != 0 || d.ProbesFailed == 0 || d.ProbesSent <= d.ProbesFailed {
-		t.Errorf("baseline outage %d, probes %d/%d", *d.Steps[0].OutageMS, d.ProbesFailed, d.ProbesSent)
+	// The baseline answered (a probe that started just before the first move
+	// but ran after it may still count there on a busy machine).
+	if !d.Steps[0].OK || d.ProbesFailed == 0 || d.ProbesSent <= d.ProbesFailed {
+		t.Errorf("baseline %+v, probes %d/%d", d.Steps[0], d.ProbesFailed, d.ProbesSent)
 	}
 	var b strings.Builder
 	if err := WriteReport(&b, d); err != nil {
