@@ -294,7 +294,8 @@ func (a *Agent) openTransport() error {
 func (a *Agent) openStore() error {
 	var peers []store.Peer
 	for _, n := range a.cfg.Nodes {
-		peers = append(peers, store.Peer{ID: n.Name, Addr: a.cfg.RaftAddr(n)})
+		addrs := a.cfg.RaftAddrs(n)
+		peers = append(peers, store.Peer{ID: n.Name, Addr: addrs[0], Alternates: addrs[1:]})
 	}
 	var err error
 	a.store, err = store.Open(store.Config{

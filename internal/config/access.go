@@ -36,6 +36,17 @@ func (c *Config) RaftAddr(n Node) string {
 	return net.JoinHostPort(n.Addresses[0], strconv.Itoa(c.Cluster.Ports.Raft))
 }
 
+// RaftAddrs lists where node n's raft transport listens, one per address: the
+// first is RaftAddr, the others let consensus go on over another link when
+// that one is cut.
+func (c *Config) RaftAddrs(n Node) []string {
+	out := make([]string, len(n.Addresses))
+	for i, a := range n.Addresses {
+		out[i] = net.JoinHostPort(a, strconv.Itoa(c.Cluster.Ports.Raft))
+	}
+	return out
+}
+
 // APIAddrs lists where node n serves the HTTPS API, one per address.
 func (c *Config) APIAddrs(n Node) []string {
 	out := make([]string, len(n.Addresses))

@@ -58,6 +58,10 @@ const (
 type Peer struct {
 	ID   string // node name; must equal the CommonName of the node's certificate
 	Addr string // host:port of the node's raft listener, as the other peers reach it
+	// Alternates are the same listener's addresses on the node's other links:
+	// a dial races them all, and this node listens on its own, so consensus
+	// survives one cut link as the heartbeats do.
+	Alternates []string
 }
 
 // Config holds everything Open needs.
@@ -228,7 +232,7 @@ func Open(cfg Config) (*Store, error) {
 		closeWAL()
 		return nil, fmt.Errorf("open store: snapshot store in %s: %w", cfg.DataDir, err)
 	}
-	layer, err := newTLSLayer(cfg.BindAddr, self.Addr, cfg.TLS, cfg.Peers, log)
+	layer, err := newTLSLayer(append([]string{cfg.BindAddr}, self.Alternates...), self.Addr, cfg.TLS, cfg.Peers, log)
 	if err != nil {
 		closeWAL()
 		return nil, fmt.Errorf("open store: %w", err)

@@ -622,8 +622,8 @@ func TestDialerChecksPeerIdentity(t *testing.T) {
 	log := testLogger(t)
 	ca := newCA(t, "vigil test CA")
 	foreign := newCA(t, "foreign CA")
-	peers := []Peer{{"n1", freeAddr(t)}, {"n2", freeAddr(t)}, {"n3", freeAddr(t)}}
-	client, err := newTLSLayer(peers[0].Addr, peers[0].Addr, ca.nodeTLS(t, "n1"), peers, log)
+	peers := []Peer{{ID: "n1", Addr: freeAddr(t)}, {ID: "n2", Addr: freeAddr(t)}, {ID: "n3", Addr: freeAddr(t)}}
+	client, err := newTLSLayer([]string{peers[0].Addr}, peers[0].Addr, ca.nodeTLS(t, "n1"), peers, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -632,7 +632,7 @@ func TestDialerChecksPeerIdentity(t *testing.T) {
 	// serve runs a layer at n2's address with the given identity.
 	serve := func(cfg *tls.Config) *tlsLayer {
 		t.Helper()
-		l, err := newTLSLayer(peers[1].Addr, peers[1].Addr, cfg, peers, log)
+		l, err := newTLSLayer([]string{peers[1].Addr}, peers[1].Addr, cfg, peers, log)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -689,4 +689,58 @@ func TestDialerChecksPeerIdentity(t *testing.T) {
 			t.Fatal("dial to an address outside the peer list succeeded")
 		}
 	})
+}
+
+// A peer whose first link is cut is still reached on its other one: the
+// dial races every address. The first address here accepts TCP and then
+// says nothing (a hung or half-cut path), the second serves raft.
+func TestDialFallsBackToAnotherLink(t *testing.T) {
+	t.Parallel()
+	log := testLogger(t)
+	ca := newCA(t, "vigil test CA")
+	hung, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hung.Close()
+	go func() {
+		for {
+			c, err := hung.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never answered, until the test ends
+		}
+	}()
+	alt := freeAddr(t)
+	peers := []Peer{{ID: "n1", Addr: freeAddr(t)}, {ID: "n2", Addr: hung.Addr().String(), Alternates: []string{alt}}}
+	client, err := newTLSLayer([]string{peers[0].Addr}, peers[0].Addr, ca.nodeTLS(t, "n1"), peers, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	srv, err := newTLSLayer([]string{alt}, peers[1].Addr, ca.nodeTLS(t, "n2"), peers, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+
+	conn, err := client.Dial(raftAddr(peers[1].Addr), waitTimeout)
+	if err != nil {
+		t.Fatalf("dial n2 with its first link hung: %v", err)
+	}
+	defer conn.Close()
+	if got := conn.(*trackedConn).raw.RemoteAddr().String(); got != alt {
+		t.Fatalf("connected to %s, want n2's other link %s", got, alt)
+	}
+	// Without the alternate the same dial fails: the test can tell.
+	solo, err := newTLSLayer([]string{freeAddr(t)}, "", ca.nodeTLS(t, "n1"), []Peer{{ID: "n2", Addr: hung.Addr().String()}}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer solo.Close()
+	if c, err := solo.Dial(raftAddr(hung.Addr().String()), 500*time.Millisecond); err == nil {
+		c.Close()
+		t.Fatal("a dial to the hung address alone succeeded")
+	}
 }

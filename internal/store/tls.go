@@ -31,11 +31,12 @@ const handshakeTimeout = 10 * time.Second
 // handlers and pooled outbound connections (and their goroutines) alive for
 // as long as the peers keep them open.
 type tlsLayer struct {
-	ln        net.Listener
-	advertise net.Addr
-	server    *tls.Config
-	clients   map[string]*tls.Config // by peer address
-	log       *slog.Logger
+	lns        []net.Listener // one per local address (link)
+	advertise  net.Addr
+	server     *tls.Config
+	clients    map[string]*tls.Config // by peer address, alternates included
+	alternates map[string][]string    // peer address -> its other links' addresses
+	log        *slog.Logger
 
 	ctx    context.Context // done when the layer is closed
 	cancel context.CancelFunc
@@ -49,9 +50,10 @@ type tlsLayer struct {
 
 var _ raft.StreamLayer = (*tlsLayer)(nil)
 
-// newTLSLayer listens on bind and advertises advertise (the address peers
-// know this node by, which raft sends to followers as the leader address).
-func newTLSLayer(bind, advertise string, base *tls.Config, peers []Peer, log *slog.Logger) (*tlsLayer, error) {
+// newTLSLayer listens on every address of bind (one per link) and advertises
+// advertise (the address peers know this node by, which raft sends to
+// followers as the leader address).
+func newTLSLayer(bind []string, advertise string, base *tls.Config, peers []Peer, log *slog.Logger) (*tlsLayer, error) {
 	ids := make(map[string]bool, len(peers))
 	for _, p := range peers {
 		ids[p.ID] = true
@@ -71,6 +73,7 @@ func newTLSLayer(bind, advertise string, base *tls.Config, peers []Peer, log *sl
 	})
 
 	clients := make(map[string]*tls.Config, len(peers))
+	alternates := make(map[string][]string, len(peers))
 	for _, p := range peers {
 		want := p.ID
 		c := base.Clone()
@@ -85,26 +88,40 @@ func newTLSLayer(bind, advertise string, base *tls.Config, peers []Peer, log *sl
 			return verifyPeer(cs.PeerCertificates, roots, want)
 		}, base.VerifyConnection)
 		clients[p.Addr] = c
+		for _, alt := range p.Alternates {
+			clients[alt] = c
+		}
+		alternates[p.Addr] = p.Alternates
 	}
 
-	ln, err := net.Listen("tcp", bind)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", bind, err)
+	var lns []net.Listener
+	for _, b := range bind {
+		ln, err := net.Listen("tcp", b)
+		if err != nil {
+			for _, o := range lns {
+				_ = o.Close()
+			}
+			return nil, fmt.Errorf("listen on %s: %w", b, err)
+		}
+		lns = append(lns, ln)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &tlsLayer{
-		ln:        ln,
-		advertise: tcpAddr(advertise),
-		server:    server,
-		clients:   clients,
-		log:       log,
-		ctx:       ctx,
-		cancel:    cancel,
-		ready:     make(chan net.Conn),
-		conns:     make(map[net.Conn]struct{}),
+		lns:        lns,
+		advertise:  tcpAddr(advertise),
+		server:     server,
+		clients:    clients,
+		alternates: alternates,
+		log:        log,
+		ctx:        ctx,
+		cancel:     cancel,
+		ready:      make(chan net.Conn),
+		conns:      make(map[net.Conn]struct{}),
 	}
-	l.wg.Add(1)
-	go l.acceptLoop()
+	for _, ln := range lns {
+		l.wg.Add(1)
+		go l.acceptLoop(ln)
+	}
 	return l, nil
 }
 
@@ -168,10 +185,10 @@ func (l *tlsLayer) untrack(c net.Conn) {
 	delete(l.conns, c)
 }
 
-func (l *tlsLayer) acceptLoop() {
+func (l *tlsLayer) acceptLoop(ln net.Listener) {
 	defer l.wg.Done()
 	for {
-		raw, err := l.ln.Accept()
+		raw, err := ln.Accept()
 		if err != nil {
 			if l.ctx.Err() != nil {
 				return
@@ -230,11 +247,12 @@ func (l *tlsLayer) Accept() (net.Conn, error) {
 	}
 }
 
-// Dial implements raft.StreamLayer.
+// Dial implements raft.StreamLayer. It races the peer's address on every
+// link and keeps the first connection that completes the handshake, so a cut
+// link (which may drop packets silently) costs nothing while another works.
 func (l *tlsLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	addr := string(address)
-	cfg, ok := l.clients[addr]
-	if !ok {
+	if _, ok := l.clients[addr]; !ok {
 		// Membership is static: raft only dials configured peers.
 		return nil, fmt.Errorf("dial %s: not a configured peer address", addr)
 	}
@@ -244,6 +262,45 @@ func (l *tlsLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
+	addrs := append([]string{addr}, l.alternates[addr]...)
+	if len(addrs) == 1 {
+		return l.dialOne(ctx, addr)
+	}
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make(chan result, len(addrs))
+	for _, a := range addrs {
+		go func() {
+			c, err := l.dialOne(ctx, a)
+			results <- result{c, err}
+		}()
+	}
+	var errs []error
+	var won net.Conn
+	for range addrs {
+		r := <-results
+		switch {
+		case r.err != nil:
+			errs = append(errs, r.err)
+		case won == nil:
+			won = r.c
+			cancel() // the others give up; any that still connect are closed below
+		default:
+			_ = r.c.Close()
+		}
+	}
+	if won != nil {
+		return won, nil
+	}
+	return nil, errors.Join(errs...)
+}
+
+func (l *tlsLayer) dialOne(ctx context.Context, addr string) (net.Conn, error) {
+	cfg := l.clients[addr]
 	var d net.Dialer
 	raw, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -276,7 +333,11 @@ func (l *tlsLayer) Close() error {
 	l.mu.Unlock()
 
 	l.cancel()
-	err := l.ln.Close()
+	var errs []error
+	for _, ln := range l.lns {
+		errs = append(errs, ln.Close())
+	}
+	err := errors.Join(errs...)
 	for c := range conns {
 		_ = c.Close()
 	}
