@@ -15,7 +15,14 @@ func (a *Agent) newRunner() (*grouprun.Runner, error) {
 	if factory == nil {
 		factory = a.builtinFactory
 	}
-	return grouprun.New(a.self.Name, a.cfg.Groups, factory, a.emit, a.Release, a.log.With("component", "groups"))
+	r, err := grouprun.New(a.self.Name, a.cfg.Groups, factory, a.emit, a.Release, a.log.With("component", "groups"))
+	if err != nil {
+		return nil, err
+	}
+	if err := a.installSyncGuard(r); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // builtinFactory maps resource types to their agents.

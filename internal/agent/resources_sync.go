@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-ha/vigil/internal/config"
+	"github.com/vigil-ha/vigil/internal/grouprun"
 	"github.com/vigil-ha/vigil/internal/model"
 	"github.com/vigil-ha/vigil/internal/resource"
 	rsync "github.com/vigil-ha/vigil/internal/resource/sync"
@@ -355,4 +357,63 @@ func (c syncLagCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(syncLagDesc, prometheus.GaugeValue, t.Lag.Seconds(), group, res, t.Target)
 		}
 	})
+}
+
+// syncGuardKillWait bounds the wait for the killed receivers to be gone.
+const syncGuardKillWait = 5 * time.Second
+
+// installSyncGuard makes the runner hold each group's sync paths while the group
+// runs here (rsync.Guard): before its first resource starts, the node refuses
+// incoming copies into them and kills the receivers already writing there (an
+// old active node's pass that outlived its lease, its agent frozen); after the
+// group has stopped, copies from the node now running it are accepted again.
+// Holds left by a previous run are dropped: a starting agent runs no group.
+func (a *Agent) installSyncGuard(r *grouprun.Runner) error {
+	paths := map[string][]string{}
+	for _, g := range a.cfg.Groups {
+		for _, res := range g.Resources {
+			if res.Type == "sync" {
+				paths[g.Name] = append(paths[g.Name], res.Paths...)
+			}
+		}
+	}
+	g := a.syncGuard()
+	if err := g.ReleaseAll(); err != nil {
+		return err
+	}
+	if len(paths) == 0 {
+		return nil
+	}
+	r.SetHooks(grouprun.Hooks{
+		Starting: func(ctx context.Context, group string) error {
+			ps := paths[group]
+			if len(ps) == 0 {
+				return nil
+			}
+			if err := g.Hold(group, ps); err != nil {
+				return err
+			}
+			killed, err := g.KillReceivers(ps, syncGuardKillWait)
+			for _, k := range killed {
+				a.log.Warn("sync guard: killed an incoming copy into a group starting here", "group", group,
+					"pid", k.PID, "dest", k.Dest, "found", k.Why)
+			}
+			return err
+		},
+		Stopped: func(group string) {
+			if len(paths[group]) == 0 {
+				return
+			}
+			if err := g.Release(group); err != nil {
+				a.log.Error("sync guard: incoming copies stay refused", "group", group, "err", err)
+			}
+		},
+	})
+	return nil
+}
+
+// syncGuard is this node's guard, under its data directory (`vigil sync-guard
+// --data-dir` reads the same).
+func (a *Agent) syncGuard() rsync.Guard {
+	return rsync.Guard{Dir: filepath.Join(a.opt.DataDir, rsync.GuardSubdir)}
 }

@@ -67,7 +67,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.AddCommand(reportCmd(g))
 	root.AddCommand(drillCmd(g))
 	root.AddCommand(tokenCmd(g))
-	root.AddCommand(genDocsCmd(g)) // hidden: man pages and completions for packaging/build-deb.sh
+	root.AddCommand(genDocsCmd(g))   // hidden: man pages and completions for packaging/build-deb.sh
+	root.AddCommand(syncGuardCmd(g)) // hidden: run by rsyncd and sshd on the receiving node
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK

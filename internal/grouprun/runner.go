@@ -56,7 +56,22 @@ type Runner struct {
 	// leased maps the started resources the kernel gates to the epoch of the
 	// assignment they were started for. Guarded by leaseMu.
 	leased map[resource.Leased]string
+	// hooks are set before Run and only read after.
+	hooks Hooks
 }
+
+// Hooks run around a group's life on this node, from its worker's goroutine.
+type Hooks struct {
+	// Starting runs before the group's first resource starts; an error fails
+	// the start (nothing started) and flags this node for the group.
+	Starting func(ctx context.Context, group string) error
+	// Stopped runs once every resource of the group has stopped here (not after
+	// a stop that failed: something may still run).
+	Stopped func(group string)
+}
+
+// SetHooks installs hooks; call before Run.
+func (r *Runner) SetHooks(h Hooks) { r.hooks = h }
 
 // New builds a runner for the groups that list this node.
 func New(self string, groups []config.Group, factory Factory, emit func(model.Event), release func(string), log *slog.Logger) (*Runner, error) {

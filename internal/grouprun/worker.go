@@ -176,12 +176,22 @@ func (w *worker) anyStarted() bool {
 func (w *worker) start(ctx context.Context) {
 	w.report(model.EventGroupStarting, model.SeverityInfo, fmt.Sprintf("starting %d resources", len(w.resources)))
 	w.epoch = w.want.Epoch
+	if h := w.r.hooks.Starting; h != nil {
+		if err := h(ctx, w.group.Name); err != nil {
+			reason := "not started: " + err.Error()
+			w.report(model.EventGroupStartFailed, model.SeverityCritical, reason)
+			w.flag(reason)
+			return
+		}
+	}
 	for i := range w.resources {
 		m := &w.resources[i]
 		if l, ok := m.agent.(resource.Leased); ok {
 			if err := w.r.trackLeased(l, w.epoch); err != nil {
 				// Not this node's fault: no flag, the coordinator will see the lease.
-				w.stopResources(ctx, true)
+				if w.stopResources(ctx, true) {
+					w.stopped()
+				}
 				w.report(model.EventGroupStartFailed, model.SeverityWarning, "not started: "+err.Error())
 				return
 			}
@@ -219,7 +229,15 @@ func (w *worker) failStart(ctx context.Context, m *managed, err error) {
 		w.r.release("group " + w.group.Name + " did not stop")
 		return
 	}
+	w.stopped()
 	w.flag(reason)
+}
+
+// stopped runs the Stopped hook: nothing of the group runs here any more.
+func (w *worker) stopped() {
+	if h := w.r.hooks.Stopped; h != nil {
+		h(w.group.Name)
+	}
 }
 
 // stop stops the group; on lease loss the VIPs go first so that clients stop
@@ -237,6 +255,7 @@ func (w *worker) stop(ctx context.Context, why string, vipsFirst bool) {
 		w.r.release("group " + w.group.Name + " did not stop")
 		return
 	}
+	w.stopped()
 	w.report(model.EventGroupStopped, model.SeverityInfo, why)
 }
 
@@ -372,6 +391,7 @@ func (w *worker) failed(ctx context.Context, reason string) {
 		w.r.release("group " + w.group.Name + " did not stop")
 		return
 	}
+	w.stopped()
 	w.r.emit(model.Event{Time: failedAt, Kind: model.EventGroupFailed, Severity: model.SeverityCritical, Reporter: w.r.self,
 		Node: w.r.self, Group: w.group.Name, Reason: msg})
 	w.flag(msg)

@@ -454,6 +454,8 @@ func (s *Syncer) rsync(ctx context.Context, p Peer, args ...string) error {
 // exitMeaning names the rsync exit codes an operator meets, from rsync(1).
 func exitMeaning(code int) string {
 	switch code {
+	case 4:
+		return "refused by the target (with rsyncd, its pre-xfer exec: the sync guard refuses while the target runs the group)"
 	case 5:
 		return "could not start the transfer (authentication failed or module refused)"
 	case 10:
