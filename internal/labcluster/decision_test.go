@@ -115,6 +115,41 @@ func TestS2ActiveLosesPublicNetwork(t *testing.T) {
 	gl.holdOn(nodes, "web", "b", 2*time.Second)
 }
 
+// S2 with a pulled cable: the active node's public cable is unplugged while
+// its heartbeat cable stays in. Consensus (raft) and the API reach a over the
+// heartbeat link, so its public_lost verdict reaches the coordinator and the
+// release reaches a: b serves, a keeps its lease. Before raft dialled every
+// link, a never learnt of the release and web was served nowhere for as long
+// as the cable stayed out.
+func TestS2ActivePublicCableUnplugged(t *testing.T) {
+	gl, _ := publicLab(t, "ds2c", 41)
+	nodes := []string{"a", "b", "w"}
+	gl.waitOn(nodes, "web", "a", convergeTimeout)
+	before := lastIndex(gl.events("w"))
+
+	at := time.Now()
+	if err := gl.Lab.CutLink("a", Public); err != nil {
+		t.Fatal(err)
+	}
+	gl.waitOn([]string{"b", "w"}, "web", "b", convergeTimeout)
+	gap, err := gl.clients["web"].GapAt("a", "b", at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("public cable of a out: b serves %v after the cut (%d failed requests)", gap.SinceFault.Round(time.Millisecond), gap.Failed)
+	// a hears of it too (over the heartbeat link): web is not running there.
+	gl.WaitGroupOn([]string{"a"}, "web", "b", convergeTimeout)
+	evs := Since(gl.events("w"), before)
+	if dead := eventsOf(evs, "a", model.EventNodeDead, model.EventLeaseLost); len(dead) > 0 {
+		t.Errorf("a lost its lease or was declared dead although its heartbeat cable was in:\n%s", FormatEvents(dead))
+	}
+	t.Logf("web's events:\n%s", FormatEvents(GroupEvents(evs, "web")))
+	if err := gl.Lab.RestoreLink("a", Public); err != nil {
+		t.Fatal(err)
+	}
+	gl.holdOn(nodes, "web", "b", 2*time.Second)
+}
+
 // --- S3 ----------------------------------------------------------------------
 
 // S3: the standby loses its public network. Nothing moves: the client
