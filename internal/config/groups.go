@@ -110,6 +110,7 @@ type Resource struct {
 	KnownHosts  string   `yaml:"known_hosts"`
 	SecretsFile string   `yaml:"secrets_file"`
 	Module      string   `yaml:"module"`
+	BWLimit     string   `yaml:"bwlimit"`
 
 	// every type
 	Timeouts        Timeouts `yaml:"timeouts"`
@@ -133,7 +134,7 @@ var resourceFields = map[string][]string{
 	"ocf":      {"agent", "params", "promotable"},
 	"mount":    {"device", "path", "fstype", "options", "fsck"},
 	"workflow": {"start", "stop", "takeover", "restart", "monitor", "check"},
-	"sync":     {"paths", "to", "transport", "interval", "key_file", "known_hosts", "secrets_file", "module", "user"},
+	"sync":     {"paths", "to", "transport", "interval", "key_file", "known_hosts", "secrets_file", "module", "bwlimit", "user"},
 }
 
 func (r Resource) setFields() []string {

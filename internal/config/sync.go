@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -29,8 +30,13 @@ func (r Resource) syncSetFields() []string {
 	add("known_hosts", r.KnownHosts != "")
 	add("secrets_file", r.SecretsFile != "")
 	add("module", r.Module != "")
+	add("bwlimit", r.BWLimit != "")
 	return set
 }
+
+// bwLimitRE is what rsync's --bwlimit accepts that an operator means: a
+// positive rate with an optional unit.
+var bwLimitRE = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?[KMGkmg]?$`)
 
 // validateSync checks a sync resource against its group: its targets must be
 // nodes that may run the group, since only they need the data at takeover.
@@ -83,6 +89,9 @@ func validateSync(l locator, f string, r Resource, g Group) []Problem {
 		}
 	default:
 		ps = append(ps, l.problem(f+".transport", "%q: use ssh or rsyncd", r.Transport))
+	}
+	if r.BWLimit != "" && !bwLimitRE.MatchString(r.BWLimit) {
+		ps = append(ps, l.problem(f+".bwlimit", "%q: a rate as rsync's --bwlimit takes it, e.g. 20M or 512K (bytes per second; a bare number is KiB)", r.BWLimit))
 	}
 	if r.Interval < 0 || (r.Interval > 0 && time.Duration(r.Interval) < time.Second) {
 		ps = append(ps, l.problem(f+".interval", "at least 1s"))

@@ -17,7 +17,7 @@ groups:
 `
 
 func TestSyncResource(t *testing.T) {
-	ok := syncBase + `      - {name: data, type: sync, paths: [/srv/www], transport: rsyncd, secrets_file: /etc/vigil/rsync.pw, interval: 1m}
+	ok := syncBase + `      - {name: data, type: sync, paths: [/srv/www], transport: rsyncd, secrets_file: /etc/vigil/rsync.pw, interval: 1m, bwlimit: 20M}
       - {name: data2, type: sync, paths: [/srv/mail], to: [b], key_file: /root/.ssh/id_ed25519, known_hosts: /etc/vigil/known_hosts, user: backup}
 `
 	if _, err := Parse("/etc/vigil/vigil.yaml", []byte(ok)); err != nil {
@@ -33,6 +33,7 @@ func TestSyncResource(t *testing.T) {
 		{`{name: d, type: sync, paths: [/srv], secrets_file: /x}`, "only for transport rsyncd"},
 		{`{name: d, type: sync, paths: [/srv], transport: rsyncd, secrets_file: /x, known_hosts: /k}`, "only for transport ssh"},
 		{`{name: d, type: sync, paths: [/srv], key_file: "/my keys/id"}`, "without blanks"},
+		{`{name: d, type: sync, paths: [/srv], bwlimit: "fast"}`, "--bwlimit"},
 		{`{name: d, type: process, command: [/bin/true], paths: [/srv]}`, "does not apply"},
 	} {
 		_, err := Parse("/etc/vigil/vigil.yaml", []byte(syncBase+"      - "+c.res+"\n"))

@@ -354,7 +354,12 @@ func (s *Syncer) passTo(ctx context.Context, p Peer, start time.Time) error {
 		}
 		// The stamp is excluded so that --delete keeps the destination's stamp and
 		// a stamp this node received while it was a standby is never sent back.
-		if err := s.rsync(ctx, p, "-a", "--delete", "--mkpath", "--exclude=/"+StampFile, src, dst); err != nil {
+		args := []string{"-a", "--delete", "--mkpath", "--exclude=/" + StampFile}
+		if s.r.BWLimit != "" {
+			// Keeps bulk copies from crowding the heartbeat network they share.
+			args = append(args, "--bwlimit="+s.r.BWLimit)
+		}
+		if err := s.rsync(ctx, p, append(args, src, dst)...); err != nil {
 			return fmt.Errorf("sync %s to %s: %w", path, p.Name, err)
 		}
 		// Stamped only after the data arrived: the stamp never claims more than was copied.
