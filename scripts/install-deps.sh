@@ -24,7 +24,7 @@ fi
 # script installs it, its Debian service is disabled (below).
 pkgs=(iproute2 nftables iputils-ping procps psmisc ca-certificates git make rsync curl
       systemd-container systemd dbus
-      resource-agents pacemaker-resource-agents kmod e2fsprogs util-linux mount
+      resource-agents kmod e2fsprogs util-linux mount
       chromium keepalived openssh-server)
 missing=()
 for p in "${pkgs[@]}"; do
@@ -36,6 +36,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq -o DPkg::Lock::Timeout=300 "${missing[@]}"
+fi
+
+# pacemaker-resource-agents (ocf:pacemaker:Stateful) without its recommends: they pull
+# pacemaker and corosync, whose services would start a cluster stack on this machine.
+# Stateful only misses crm_attribute, whose exit status it ignores.
+if ! dpkg-query -W -f='${Status}' pacemaker-resource-agents 2>/dev/null | grep -q "install ok installed"; then
+  export DEBIAN_FRONTEND=noninteractive
+  [ "${#missing[@]}" -gt 0 ] || apt-get update -qq
+  apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 pacemaker-resource-agents
 fi
 
 # keepalived must never run as this machine's service: it would put a VIP on the
