@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -174,8 +175,9 @@ type Receiver struct {
 // check let through (registered), and those found in /proc (an rsync server or
 // daemon child whose working directory or destination is under a path), which
 // covers transfers that started before the check was installed. It waits up to
-// wait for them to be gone, and returns what it killed; an error means some may
-// still run.
+// wait for them to be gone, removes the temporary files they were writing (a
+// killed rsync leaves its ".NAME.XXXXXX" behind), and returns what it killed;
+// an error means some may still run.
 func (g Guard) KillReceivers(paths []string, wait time.Duration) ([]Receiver, error) {
 	found := map[int]Receiver{}
 	ents, _ := os.ReadDir(g.admittedDir())
@@ -209,11 +211,19 @@ func (g Guard) KillReceivers(paths []string, wait time.Duration) ([]Receiver, er
 		}
 	}
 	var out []Receiver
+	var partial []string
 	for _, r := range found {
+		// Read before the kill: a killed rsync cannot remove its temporary file.
+		partial = append(partial, tempFilesOf(r.PID, paths)...)
 		if err := syscall.Kill(r.PID, syscall.SIGKILL); err == nil {
 			out = append(out, r)
 		}
 	}
+	defer func() {
+		for _, p := range partial {
+			_ = os.Remove(p)
+		}
+	}()
 	deadline := time.Now().Add(wait)
 	for _, r := range out {
 		for {
@@ -228,6 +238,30 @@ func (g Guard) KillReceivers(paths []string, wait time.Duration) ([]Receiver, er
 		}
 	}
 	return out, nil
+}
+
+// rsyncTemp is the name rsync gives the file it receives until it is
+// complete: ".NAME.XXXXXX" next to NAME.
+var rsyncTemp = regexp.MustCompile(`^\..+\.[A-Za-z0-9]{6}$`)
+
+// tempFilesOf lists the rsync temporary files pid has open under paths.
+func tempFilesOf(pid int, paths []string) []string {
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	fds, _ := os.ReadDir(dir)
+	var out []string
+	for _, fd := range fds {
+		target, err := os.Readlink(filepath.Join(dir, fd.Name()))
+		if err != nil || !filepath.IsAbs(target) || !rsyncTemp.MatchString(filepath.Base(target)) {
+			continue
+		}
+		for _, p := range paths {
+			if under(target, cleanPath(p)) {
+				out = append(out, target)
+				break
+			}
+		}
+	}
+	return out
 }
 
 // rsyncReceiver says whether pid is an rsync that receives into one of paths: a

@@ -340,6 +340,12 @@ func checkKilled(t *testing.T, g Guard, dst string, done chan error, out *string
 	if _, err := os.Stat(filepath.Join(dst, "big")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the old node's big file landed: %v", err)
 	}
+	ents, _ := os.ReadDir(dst)
+	for _, e := range ents {
+		if e.Name() != "mine.txt" {
+			t.Errorf("left in the new active node's copy: %s", e.Name())
+		}
+	}
 }
 
 func inflightDirs(t *testing.T) (src, dst string) {
