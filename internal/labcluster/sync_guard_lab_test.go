@@ -25,8 +25,25 @@ func TestSyncFrozenSenderNeverOverwritesTheNewActive(t *testing.T) {
 	if _, err := exec.LookPath("rsync"); err != nil {
 		t.Skip("rsync is not installed (scripts/install-deps.sh)")
 	}
-	c := New(t, Options{Tag: "q1", PublicSubnet: "10.91.1.0/24", HeartbeatSubnet: "10.91.2.0/24", Nodes: twoPlusWitness()})
-	sl := &syncLab{Cluster: c, t: t, transport: "rsyncd", tmp: t.TempDir(), disks: map[string]string{}}
+	for _, tc := range []struct {
+		transport, tag string
+		third          int
+	}{{"rsyncd", "q1", 1}, {"ssh", "q2", 3}} {
+		t.Run(tc.transport, func(t *testing.T) {
+			if tc.transport == "ssh" {
+				if _, err := os.Stat("/usr/sbin/sshd"); err != nil {
+					t.Skip("openssh-server is not installed (scripts/install-deps.sh)")
+				}
+			}
+			runFrozenSender(t, tc.transport, tc.tag, tc.third)
+		})
+	}
+}
+
+func runFrozenSender(t *testing.T, transport, tag string, third int) {
+	c := New(t, Options{Tag: tag, PublicSubnet: fmt.Sprintf("10.91.%d.0/24", third),
+		HeartbeatSubnet: fmt.Sprintf("10.91.%d.0/24", third+1), Nodes: twoPlusWitness()})
+	sl := &syncLab{Cluster: c, t: t, transport: transport, tmp: t.TempDir(), disks: map[string]string{}}
 	sl.path = filepath.Join(sl.tmp, "srv", "files")
 	for _, n := range []string{"a", "b"} {
 		sl.disks[n] = filepath.Join(sl.tmp, "disk-"+n)
@@ -42,19 +59,41 @@ func TestSyncFrozenSenderNeverOverwritesTheNewActive(t *testing.T) {
 			return
 		}
 		for _, n := range []string{"a", "b"} {
-			if b, err := os.ReadFile(filepath.Join(sl.tmp, "logs", "rsyncd-"+n+".log")); err == nil {
-				t.Logf("---- rsyncd log of %s ----\n%s", n, b)
+			if b, err := os.ReadFile(filepath.Join(sl.tmp, "logs", transport+"-"+n+".log")); err == nil {
+				t.Logf("---- %s log of %s ----\n%s", transport, n, b)
 			}
 		}
 	})
-	pw := filepath.Join(sl.tmp, "rsync.pw")
-	write0600(t, pw, "s3cret\n")
-	write0600(t, filepath.Join(sl.tmp, "rsyncd.secrets"), "vigil:s3cret\n")
+	res := fmt.Sprintf("{name: data, type: sync, paths: [%s], interval: %s, transport: %s, bwlimit: 256K", sl.path, syncInterval, transport)
+	if transport == "ssh" {
+		key, knownHosts := sl.sshKeys()
+		res += fmt.Sprintf(", key_file: %s, known_hosts: %s}", key, knownHosts)
+		// Each node's sshd sees its own authorized_keys, forcing its guard;
+		// and a home of its own (no slow /root/.bashrc per session).
+		dir := filepath.Join(sl.tmp, "ssh")
+		pub, err := os.ReadFile(filepath.Join(dir, "authorized_keys"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []string{"a", "b"} {
+			own := filepath.Join(dir, "authorized_keys_"+n)
+			write0600(t, own, fmt.Sprintf("command=\"%s sync-guard ssh --data-dir %s\",restrict %s", sl.Bin, c.Node(n).DataDir, pub))
+			c.AddBind(n, own, filepath.Join(dir, "authorized_keys"))
+			home := filepath.Join(sl.tmp, "home-"+n)
+			if err := os.MkdirAll(home, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			c.AddBind(n, home, "/root")
+		}
+	} else {
+		pw := filepath.Join(sl.tmp, "rsync.pw")
+		write0600(t, pw, "s3cret\n")
+		write0600(t, filepath.Join(sl.tmp, "rsyncd.secrets"), "vigil:s3cret\n")
+		res += fmt.Sprintf(", secrets_file: %s}", pw)
+	}
 	// 256 KiB/s: the 12 MiB file takes about 48 s, far longer than the takeover.
 	yaml := fmt.Sprintf("\ngroups:\n  - name: %s\n    nodes: [a, b]\n    failback: manual\n    resources:\n"+
-		"      - {name: vip, type: ip, address: 10.91.1.100/24, interface: eth0}\n"+
-		"      - {name: data, type: sync, paths: [%s], interval: %s, transport: rsyncd, secrets_file: %s, bwlimit: 256K}\n",
-		syncGroup, sl.path, syncInterval, pw)
+		"      - {name: vip, type: ip, address: 10.91.%d.100/24, interface: eth0}\n      - %s\n", syncGroup, third, res)
 	f, err := os.OpenFile(c.Config, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +103,11 @@ func TestSyncFrozenSenderNeverOverwritesTheNewActive(t *testing.T) {
 	}
 	f.Close()
 	for _, n := range []string{"a", "b"} {
-		sl.startGuardedDaemon(n)
+		if transport == "ssh" {
+			sl.startServer(n) // sshd in the node's mount namespace
+		} else {
+			sl.startGuardedDaemon(n)
+		}
 	}
 	c.StartAll()
 	c.WaitHealthy(formTimeout)
@@ -101,7 +144,7 @@ func TestSyncFrozenSenderNeverOverwritesTheNewActive(t *testing.T) {
 		if !refused {
 			if g, err := c.Group("b", syncGroup); err == nil {
 				for _, s := range g.Sync {
-					if s.Target == "a" && strings.Contains(s.Error, "refused by the target") {
+					if s.Target == "a" && strings.Contains(s.Error, "sync guard: refusing a write") {
 						refused = true
 						t.Logf("b → a while a is frozen: %s", s.Error)
 					}
