@@ -198,16 +198,38 @@ func (g Guard) KillReceivers(paths []string, wait time.Duration) ([]Receiver, er
 		return nil, fmt.Errorf("sync guard: %w", err)
 	}
 	self := os.Getpid()
+	children := map[int][]int{}
 	for _, e := range procs {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil || pid == self {
 			continue
+		}
+		if f, err := procStat(pid); err == nil && len(f) > 1 {
+			if ppid, err := strconv.Atoi(f[1]); err == nil {
+				children[ppid] = append(children[ppid], pid)
+			}
 		}
 		if _, ok := found[pid]; ok {
 			continue
 		}
 		if r, ok := rsyncReceiver(pid, paths); ok {
 			found[pid] = r
+		}
+	}
+	// The receiving rsync forks (generator and receiver): the child of a
+	// killed one could still finish the file it is writing.
+	queue := make([]int, 0, len(found))
+	for pid := range found {
+		queue = append(queue, pid)
+	}
+	for len(queue) > 0 {
+		parent := queue[0]
+		queue = queue[1:]
+		for _, c := range children[parent] {
+			if _, ok := found[c]; !ok {
+				found[c] = Receiver{PID: c, Why: fmt.Sprintf("child of receiver %d", parent), Dest: found[parent].Dest}
+				queue = append(queue, c)
+			}
 		}
 	}
 	var out []Receiver

@@ -470,3 +470,41 @@ func TestSplitCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestGuardKillsChildrenOfAdmitted: a receiver admitted before it forked
+// (rsync's generator and receiver) dies with its children, which could
+// otherwise finish the file being written.
+func TestGuardKillsChildrenOfAdmitted(t *testing.T) {
+	g := Guard{Dir: filepath.Join(t.TempDir(), "guard")}
+	cmd := exec.Command("sh", "-c", "sleep 60 & echo $!; wait")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	var child int
+	if _, err := fmt.Fscan(out, &child); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(child, syscall.SIGKILL) })
+	if err := g.Admit(cmd.Process.Pid, "/srv/www"); err != nil {
+		t.Fatal(err)
+	}
+	killed, err := g.KillReceivers([]string{"/srv/www"}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids := map[int]bool{}
+	for _, k := range killed {
+		pids[k.PID] = true
+	}
+	if !pids[cmd.Process.Pid] || !pids[child] {
+		t.Fatalf("killed %+v, want the admitted %d and its child %d", killed, cmd.Process.Pid, child)
+	}
+	if st, err := procState(child); err == nil && st != "Z" {
+		t.Fatalf("the child %d still runs (state %s)", child, st)
+	}
+}
