@@ -148,6 +148,9 @@ func runDemo(ctx context.Context, g *globals, o demoOpts) (err error) {
 	if useNetns && holder != "" {
 		fmt.Fprintf(g.stdout, "\nPull the power of the active node and watch the VIP move (about 2-3 s):\n  ip netns pids vl-demo-%s | xargs kill -9; ip -n vl-demo-%s link set eth0 down; ip -n vl-demo-%s link set eth1 down\n  while sleep 0.5; do curl -s -m 0.4 %s || echo no answer; done\n", holder, holder, holder, url)
 	}
+	if holder != "" {
+		fmt.Fprintf(g.stdout, "\nOr rehearse it: a failover drill moves web to the other node and back while\nmeasuring what clients see (also the console's Drills page):\n  vigil drill web --back\n")
+	}
 	fmt.Fprintln(g.stdout, "\nPress Ctrl-C to stop and clean up.")
 	var stop <-chan time.Time
 	if o.duration > 0 {
@@ -232,7 +235,11 @@ groups:
     max_restarts: 1
     resources:
 %s      - {name: www, type: process, command: [%q, demo-web, --listen, %q], monitor_interval: 2s}
-`, vip, self, listen)
+    drill:
+      probe: {type: http, url: %q, timeout: 300ms}
+      interval: 100ms
+      settle: 1s
+`, vip, self, listen, url)
 	f, err := os.OpenFile(cfgPath, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		return "", fmt.Errorf("demo group: %w", err)
