@@ -27,9 +27,9 @@ var funcs = template.FuncMap{
 		}
 		return b.Sub(a).Round(time.Millisecond).String()
 	},
-	"join":       strings.Join,
-	"keys":       sortedKeys[string],
-	"checkKeys":  sortedKeys[map[string]string],
+	"join":      strings.Join,
+	"keys":      sortedKeys[string],
+	"checkKeys": sortedKeys[map[string]string],
 	"sevLevel": func(s model.Severity) string {
 		switch s {
 		case model.SeverityCritical:
