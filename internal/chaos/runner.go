@@ -1,7 +1,6 @@
 package chaos
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -12,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -596,37 +594,17 @@ func (r *runner) readEvents(node string) {
 	}
 }
 
-// eventsAfter is `vigil events --json --after N`, run on node itself.
+// eventsAfter is the node's own log after index after, digested.
 func (r *runner) eventsAfter(node string, after uint64) ([]Event, error) {
-	var all []Event
-	for {
-		out, err := r.c.Vigil(context.Background(), node, "events", "--json", "--node", node, "--after", strconv.FormatUint(after, 10), "--limit", "10000")
-		if err != nil {
-			return nil, err
-		}
-		n := 0
-		sc := bufio.NewScanner(bytes.NewReader(out))
-		sc.Buffer(make([]byte, 1<<20), 1<<24)
-		for sc.Scan() {
-			line := bytes.TrimSpace(sc.Bytes())
-			if len(line) == 0 {
-				continue
-			}
-			var ev model.Event
-			if err := json.Unmarshal(line, &ev); err != nil {
-				return nil, fmt.Errorf("events of %s: %w: %s", node, err, line)
-			}
-			all = append(all, digest(ev))
-			after = ev.Index
-			n++
-		}
-		if err := sc.Err(); err != nil {
-			return nil, err
-		}
-		if n < 10000 {
-			return all, nil
-		}
+	evs, err := r.c.EventsAfter(node, after)
+	if err != nil {
+		return nil, err
 	}
+	out := make([]Event, len(evs))
+	for i, ev := range evs {
+		out[i] = digest(ev)
+	}
+	return out, nil
 }
 
 func digest(ev model.Event) Event {

@@ -388,10 +388,12 @@ const eventsPage = 10000
 
 // Events is `vigil events --json --node NODE`, run on the node itself: the
 // whole replicated event log as that node has applied it, in index order.
-func (c *Cluster) Events(node string) ([]model.Event, error) {
+func (c *Cluster) Events(node string) ([]model.Event, error) { return c.EventsAfter(node, 0) }
+
+// EventsAfter is Events from index after on, read page by page.
+func (c *Cluster) EventsAfter(node string, after uint64) ([]model.Event, error) {
 	var all []model.Event
 	for {
-		after := uint64(0)
 		if len(all) > 0 {
 			after = all[len(all)-1].Index
 		}
@@ -402,7 +404,7 @@ func (c *Cluster) Events(node string) ([]model.Event, error) {
 		}
 		n := 0
 		sc := bufio.NewScanner(bytes.NewReader(out))
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		sc.Buffer(make([]byte, 1<<20), 1<<24)
 		for sc.Scan() {
 			line := bytes.TrimSpace(sc.Bytes())
 			if len(line) == 0 {
