@@ -21,9 +21,12 @@ func delivered(t *testing.T, from, to *Host, network string, n int) int {
 	}
 	defer c.Close()
 	// One datagram first, resent until it arrives, so that ARP is resolved
-	// before counting (ARP frames are lossy too).
+	// before counting. ARP frames are lossy too: at 30 % each way a request
+	// and its reply both get through about half the time, and the kernel
+	// asks once a second, so the wait must cover many attempts (a 3 s wait
+	// failed about one run in eight).
 	buf := make([]byte, 16)
-	for deadline := time.Now().Add(3 * time.Second); ; {
+	for deadline := time.Now().Add(30 * time.Second); ; {
 		_, _ = c.Write([]byte("warm"))
 		_ = pc.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
 		if k, _, err := pc.ReadFrom(buf); err == nil && string(buf[:k]) == "warm" {
