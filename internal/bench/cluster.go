@@ -51,6 +51,9 @@ type ClusterOptions struct {
 	Parent string
 	// Keep leaves the cluster directory (config, data, agent logs) behind.
 	Keep bool
+	// CPUProfiles makes each agent write a Go CPU profile, NODE.cpu.prof in
+	// the cluster directory, which is then kept.
+	CPUProfiles bool
 	// Progress receives one line per step; nil discards them.
 	Progress io.Writer
 }
@@ -64,6 +67,7 @@ type cluster struct {
 	cfg      *config.Config
 	bin      string
 	keep     bool
+	profiles bool
 	progress io.Writer
 	names    []string
 	voters   []string
@@ -122,7 +126,7 @@ func startCluster(ctx context.Context, opt ClusterOptions) (c *cluster, err erro
 	if progress == nil {
 		progress = io.Discard
 	}
-	c = &cluster{dir: dir, fsType: fsType, bin: opt.Binary, keep: opt.Keep, progress: progress,
+	c = &cluster{dir: dir, fsType: fsType, bin: opt.Binary, keep: opt.Keep || opt.CPUProfiles, profiles: opt.CPUProfiles, progress: progress,
 		clients: map[string]*apiclient.Client{}, procs: map[string]*agentProc{}}
 	defer func() {
 		if err != nil {
@@ -333,7 +337,11 @@ func (c *cluster) start(name string) error {
 		return fmt.Errorf("agent %s log: %w", name, err)
 	}
 	out := &countingWriter{w: logFile}
-	cmd := exec.Command(c.bin, "agent", "--config", c.cfgPath, "--node", name, "--data-dir", c.dataDir(name))
+	args := []string{"agent", "--config", c.cfgPath, "--node", name, "--data-dir", c.dataDir(name)}
+	if c.profiles {
+		args = append(args, "--cpu-profile", filepath.Join(c.dir, name+".cpu.prof"))
+	}
+	cmd := exec.Command(c.bin, args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	// Pdeathsig is the backstop for a benchmark killed with SIGKILL, which
 	// cannot clean up: the agents then die with it instead of lingering.
@@ -372,10 +380,29 @@ func (c *cluster) kill(name string) (time.Time, error) {
 	return at, nil
 }
 
+// terminate asks every agent to stop (SIGTERM) and waits a while, so that
+// their CPU profiles are written; close then kills what is left.
+func (c *cluster) terminate() {
+	for _, p := range c.procs {
+		_ = syscall.Kill(p.pid, syscall.SIGTERM)
+	}
+	deadline := time.After(15 * time.Second)
+	for _, p := range c.procs {
+		select {
+		case <-p.exited:
+		case <-deadline:
+			return
+		}
+	}
+}
+
 // close kills every agent, closes the clients and removes the directory
 // unless asked to keep it.
 func (c *cluster) close() error {
 	var errs []error
+	if c.profiles {
+		c.terminate()
+	}
 	for _, n := range c.names {
 		if _, ok := c.procs[n]; ok {
 			if _, err := c.kill(n); err != nil {

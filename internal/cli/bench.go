@@ -16,6 +16,7 @@ type benchFlags struct {
 	json   string
 	dir    string
 	keep   bool
+	prof   bool
 }
 
 func (f *benchFlags) register(cmd *cobra.Command) {
@@ -23,6 +24,7 @@ func (f *benchFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.json, "json", "", "also write the results as JSON to this file")
 	cmd.Flags().StringVar(&f.dir, "dir", "", "where to make the temporary cluster directory (default: a disk-backed temporary directory)")
 	cmd.Flags().BoolVar(&f.keep, "keep", false, "keep the cluster directory (config, data, agent logs) after exit")
+	cmd.Flags().BoolVar(&f.prof, "cpu-profiles", false, "have each agent write a Go CPU profile (NODE.cpu.prof) into the cluster directory, which is kept")
 }
 
 // clusterOptions checks the shared flags; the agents run this very binary.
@@ -34,7 +36,7 @@ func (f *benchFlags) clusterOptions(g *globals) (bench.ClusterOptions, error) {
 	if err != nil {
 		return bench.ClusterOptions{}, fmt.Errorf("find own binary to run the agents: %w", err)
 	}
-	return bench.ClusterOptions{Binary: self, Timing: f.timing, Parent: f.dir, Keep: f.keep, Progress: g.stderr}, nil
+	return bench.ClusterOptions{Binary: self, Timing: f.timing, Parent: f.dir, Keep: f.keep, CPUProfiles: f.prof, Progress: g.stderr}, nil
 }
 
 func benchCmd(g *globals) *cobra.Command {

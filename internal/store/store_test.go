@@ -744,3 +744,21 @@ func TestDialFallsBackToAnotherLink(t *testing.T) {
 		t.Fatal("a dial to the hung address alone succeeded")
 	}
 }
+
+// Followers learn of a commit from the append itself, not from raft's idle
+// CommitTimeout round: the node that must act on a coordinator's decision
+// would otherwise wait for that timer. With a CommitTimeout of ten minutes,
+// only the store's own push can get the events applied within the wait.
+func TestFollowersApplyWithoutWaitingForCommitTimeout(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3, func(cfg *Config) { cfg.CommitTimeout = 10 * time.Minute })
+	c.startAll()
+	for round := range 3 {
+		got := c.append(testEvent(fmt.Sprintf("round %d", round)))
+		for i := range c.stores {
+			waitFor(t, fmt.Sprintf("%s to apply index %d", c.peers[i].ID, got[0].Index), func() bool {
+				return c.stores[i].LastIndex() >= got[0].Index
+			})
+		}
+	}
+}
