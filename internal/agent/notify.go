@@ -13,8 +13,9 @@ import (
 
 // notifyPoll is how often a node checks whether it has become, or stopped being,
 // the coordinator. LeaderChanges has a single consumer (the coordinator goroutine),
-// and a notification a quarter of a second late is still on time.
-const notifyPoll = 250 * time.Millisecond
+// and a notification a second late after a change of coordinator is still on
+// time; a shorter poll is a wake-up every idle node pays for.
+const notifyPoll = time.Second
 
 // notifier holds this node's notification dispatcher, once Run has built it.
 type notifier struct {
