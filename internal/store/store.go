@@ -208,6 +208,9 @@ type Store struct {
 	pushCh   chan struct{}
 	pushDone chan struct{}
 
+	// transferWait bounds the hand-over of leadership at Close.
+	transferWait time.Duration
+
 	closeOnce sync.Once
 	closeErr  error
 	closed    chan struct{}
@@ -315,6 +318,8 @@ func Open(cfg Config) (*Store, error) {
 		pushCh:   make(chan struct{}, 1),
 		pushDone: make(chan struct{}),
 		closed:   make(chan struct{}),
+
+		transferWait: 2 * cfg.ElectionTimeout,
 	}
 	go s.pushCommits()
 	obsCh := make(chan raft.Observation, 16)
@@ -350,6 +355,28 @@ func (s *Store) pushCommits() {
 		}
 		// Errors mean leadership or the store is gone: nothing to push then.
 		_ = s.raft.Barrier(pushEnqueueTimeout).Error()
+	}
+}
+
+// handOver transfers leadership if this node has it. Appends are already
+// refused (s.closed), and raft refuses its own while the transfer runs.
+func (s *Store) handOver() {
+	if s.raft.State() != raft.Leader {
+		return
+	}
+	fut := s.raft.LeadershipTransfer()
+	done := make(chan error, 1)
+	go func() { done <- fut.Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			s.log.Info("stopping as leader without handing over", "err", err)
+			return
+		}
+		s.log.Info("leadership handed over before stopping")
+	case <-time.After(s.transferWait):
+		// Shutdown resolves the future, which ends the goroutine.
+		s.log.Warn("leadership hand-over did not finish in time; stopping anyway", "waited", s.transferWait)
 	}
 }
 
@@ -533,9 +560,12 @@ func (s *Store) Stats() map[string]string {
 }
 
 // Close shuts down raft, closes every connection, the write-ahead log and
-// the subscriptions, and waits for the store's goroutines. It does not hand
-// leadership over first; the other voters elect a new leader once their
-// election timeout passes. Safe to call more than once.
+// the subscriptions, and waits for the store's goroutines. A leader first
+// hands leadership to the most up-to-date follower (raft's TimeoutNow), so
+// that a planned stop of the coordinator's node does not leave the cluster
+// without one until the followers' heartbeat timeout runs out; if that
+// cannot be done within two election timeouts it shuts down anyway. Safe to
+// call more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() { s.closeErr = s.close() })
 	return s.closeErr
@@ -543,6 +573,8 @@ func (s *Store) Close() error {
 
 func (s *Store) close() error {
 	close(s.closed)
+	<-s.pushDone
+	s.handOver()
 	fut := s.raft.Shutdown()
 	// Cut connections before waiting: a replication goroutine blocked on a
 	// silent peer would otherwise hold Shutdown for the transport timeout.
@@ -558,7 +590,6 @@ func (s *Store) close() error {
 	s.raft.DeregisterObserver(s.observer)
 	close(s.obsStop)
 	<-s.obsDone
-	<-s.pushDone
 	close(s.leaderCh)
 	s.hub.close()
 	if transErr != nil {

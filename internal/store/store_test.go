@@ -762,3 +762,42 @@ func TestFollowersApplyWithoutWaitingForCommitTimeout(t *testing.T) {
 		}
 	}
 }
+
+// A leader that closes hands leadership over, so the cluster has a new
+// leader long before any follower's heartbeat timeout could have started an
+// election. The timeout is 4 s here; a hand-over takes one round trip and
+// one vote, so a new leader within half the timeout can only come from it.
+func TestCloseHandsLeadershipOver(t *testing.T) {
+	t.Parallel()
+	const hb = 4 * time.Second
+	c := newCluster(t, 3, func(cfg *Config) {
+		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = hb, hb, hb/2
+	})
+	c.startAll()
+	// The first election itself needs one to two heartbeat timeouts.
+	old := -1
+	for deadline := time.Now().Add(60 * time.Second); old < 0; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no leader within 60 s")
+		}
+		for i, s := range c.stores {
+			if s.IsLeader() {
+				old = i
+			}
+		}
+	}
+	c.append(testEvent("before the hand-over"))
+
+	began := time.Now()
+	c.stop(old)
+	nl := c.waitLeader()
+	took := time.Since(began)
+	t.Logf("new leader %s %v after %s closed", c.peers[nl].ID, took.Round(time.Millisecond), c.peers[old].ID)
+	if took >= hb/2 {
+		t.Fatalf("new leader only %v after the leader closed: not handed over (heartbeat timeout %v)", took, hb)
+	}
+	got := c.append(testEvent("after"))
+	if got[0].Index != 2 {
+		t.Fatalf("index on new leader = %d, want 2", got[0].Index)
+	}
+}
