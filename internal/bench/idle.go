@@ -31,6 +31,14 @@ type NodeIdle struct {
 	CPUSeconds float64    `json:"cpu_seconds"`
 	RSSMaxMiB  float64    `json:"rss_max_mib"`
 	RSSLastMiB float64    `json:"rss_last_mib"`
+	// RSSAnonMiB and RSSFileMiB split the last RSS sample: the agent's own
+	// memory, and mapped file pages (its binary's code and constants, which
+	// are clean, shared with every other process running it, and reclaimable).
+	RSSAnonMiB float64 `json:"rss_anon_mib"`
+	RSSFileMiB float64 `json:"rss_file_mib"`
+	// WakeupsPerS is context switches per second over all threads: the idle
+	// cost in a unit that a slow or contended machine does not inflate.
+	WakeupsPerS float64 `json:"wakeups_per_s"`
 	// DiskWriteBytesPerS is /proc/PID/io write_bytes: what the agent sent
 	// towards the disk, the figure the "~0 disk writes" target is about.
 	DiskWriteBytesPerS float64 `json:"disk_write_bytes_per_s"`
@@ -71,6 +79,7 @@ type IdleMax struct {
 	RSSMaxMiB          float64 `json:"rss_max_mib"`
 	DiskWriteBytesPerS float64 `json:"disk_write_bytes_per_s"`
 	WriteSyscallsPerS  float64 `json:"write_syscalls_per_s"`
+	WakeupsPerS        float64 `json:"wakeups_per_s"`
 	FilesChanged       int     `json:"files_changed"`
 }
 
@@ -93,7 +102,7 @@ type IdleResult struct {
 }
 
 const idleMethod = "formed 3-node cluster left alone (no API polling during the measurement); " +
-	"/proc/PID/stat utime+stime, /proc/PID/status VmRSS (sampled every second) and /proc/PID/io " +
+	"/proc/PID/stat utime+stime, /proc/PID/status VmRSS (sampled every second; RssAnon and RssFile of the last sample), context switches summed over /proc/PID/task/*/status and /proc/PID/io " +
 	"write_bytes, syscw, wchar read at the start and end; data dir listings (size, mtime) compared"
 
 type fileInfo struct {
@@ -202,6 +211,9 @@ func Idle(ctx context.Context, opt IdleOptions) (res *IdleResult, err error) {
 			CPUPercent:            round(float64(b.CPUTicks-a.CPUTicks)/clockTicks/secs*100, 3),
 			RSSMaxMiB:             round(float64(s.maxRSS)/1024, 1),
 			RSSLastMiB:            round(float64(b.RSSKB)/1024, 1),
+			RSSAnonMiB:            round(float64(b.RSSAnonKB)/1024, 1),
+			RSSFileMiB:            round(float64(b.RSSFileKB)/1024, 1),
+			WakeupsPerS:           round(float64(b.Switches-min(a.Switches, b.Switches))/secs, 1),
 			DiskWriteBytesPerS:    round(float64(b.WriteBytes-a.WriteBytes)/secs, 1),
 			SecondsWithDiskWrites: s.writeSecs,
 			WriteSyscallsPerS:     round(float64(b.Syscw-a.Syscw)/secs, 1),
@@ -215,6 +227,7 @@ func Idle(ctx context.Context, opt IdleOptions) (res *IdleResult, err error) {
 		m.RSSMaxMiB = max(m.RSSMaxMiB, ni.RSSMaxMiB)
 		m.DiskWriteBytesPerS = max(m.DiskWriteBytesPerS, ni.DiskWriteBytesPerS)
 		m.WriteSyscallsPerS = max(m.WriteSyscallsPerS, ni.WriteSyscallsPerS)
+		m.WakeupsPerS = max(m.WakeupsPerS, ni.WakeupsPerS)
 		m.FilesChanged = max(m.FilesChanged, len(ni.DataDir.Changed))
 	}
 	return res, nil

@@ -18,7 +18,10 @@ State:	S (sleeping)
 VmPeak:	 1233076 kB
 VmRSS:	   18312 kB
 RssAnon:	    9024 kB
+RssFile:	    9288 kB
 Threads:	9
+voluntary_ctxt_switches:	150
+nonvoluntary_ctxt_switches:	7
 `
 
 const fakeIO = `rchar: 912345
@@ -37,8 +40,14 @@ func writeFakeProc(t *testing.T, pid string, stat, status, io string) string {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for name, body := range map[string]string{"stat": stat, "status": status, "io": io} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+	// Two threads, each with the process's status lines: the switches add up.
+	for name, body := range map[string]string{"stat": stat, "status": status, "io": io,
+		"task/" + pid + "/status": status, "task/4243/status": status} {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -51,7 +60,7 @@ func TestReadProcFakeFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := procSample{CPUTicks: 123 + 45, RSSKB: 18312, WriteBytes: 8192, CancelledWriteBytes: 4096, Syscw: 2100, Wchar: 777000}
+	want := procSample{CPUTicks: 123 + 45, RSSKB: 18312, RSSAnonKB: 9024, RSSFileKB: 9288, Switches: 2 * (150 + 7), WriteBytes: 8192, CancelledWriteBytes: 4096, Syscw: 2100, Wchar: 777000}
 	if got != want {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
@@ -65,6 +74,7 @@ func TestReadProcRejectsBadFiles(t *testing.T) {
 		"zombie":       {fakeStat, "Name:\tvigil\nState:\tZ (zombie)\n", fakeIO},
 		"rss in pages": {fakeStat, "VmRSS:\t18312 pages\n", fakeIO},
 		"io missing":   {fakeStat, fakeStatus, "rchar: 1\nwchar: 2\n"},
+		"no switches":  {fakeStat, "VmRSS:\t18312 kB\n", fakeIO},
 		"io not a num": {fakeStat, fakeStatus, strings.Replace(fakeIO, "syscw: 2100", "syscw: many", 1)},
 	} {
 		root := writeFakeProc(t, "7", files[0], files[1], files[2])
@@ -82,8 +92,8 @@ func TestReadProcSelf(t *testing.T) {
 	if err != nil {
 		t.Skipf("no usable /proc here: %v", err)
 	}
-	if s.RSSKB == 0 {
-		t.Fatalf("own RSS is zero: %+v", s)
+	if s.RSSKB == 0 || s.RSSAnonKB == 0 || s.Switches == 0 {
+		t.Fatalf("own RSS, anonymous RSS or context switches zero: %+v", s)
 	}
 }
 

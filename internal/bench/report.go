@@ -50,19 +50,20 @@ func (r *IdleResult) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "Idle cost of each agent over %.1f s, after %.0f s of settling (%s)\n", r.DurationS, r.WarmupS, r.Timing)
 	fmt.Fprintf(&b, "%d CPUs (load average %s), kernel %s, %s; data dirs on %s\n\n", r.Host.CPUs, r.Host.LoadAvg, r.Host.Kernel, r.Host.Go, r.Host.TempFS)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "node\trole\tCPU %\tRSS max MiB\tRSS last MiB\tdisk write B/s\ts with disk writes\twrite syscalls/s\tlog B/s\tdata-dir files changed\t")
+	fmt.Fprintln(tw, "node\trole\tCPU %\twake-ups/s\tRSS max MiB\tRSS last MiB\tanon/file MiB\tdisk write B/s\ts with disk writes\twrite syscalls/s\tlog B/s\tdata-dir files changed\t")
 	for _, n := range r.Nodes {
-		fmt.Fprintf(tw, "%s\t%s\t%.3f\t%.1f\t%.1f\t%.1f\t%d\t%.1f\t%.1f\t%d\t\n", n.Node, n.Role, n.CPUPercent, n.RSSMaxMiB, n.RSSLastMiB,
-			n.DiskWriteBytesPerS, n.SecondsWithDiskWrites, n.WriteSyscallsPerS, n.LogBytesPerS, len(n.DataDir.Changed))
+		fmt.Fprintf(tw, "%s\t%s\t%.3f\t%.1f\t%.1f\t%.1f\t%.1f/%.1f\t%.1f\t%d\t%.1f\t%.1f\t%d\t\n", n.Node, n.Role, n.CPUPercent, n.WakeupsPerS, n.RSSMaxMiB, n.RSSLastMiB,
+			n.RSSAnonMiB, n.RSSFileMiB, n.DiskWriteBytesPerS, n.SecondsWithDiskWrites, n.WriteSyscallsPerS, n.LogBytesPerS, len(n.DataDir.Changed))
 	}
 	m := r.Max
-	fmt.Fprintf(tw, "max\t\t%.3f\t%.1f\t\t%.1f\t\t%.1f\t\t%d\t\n", m.CPUPercent, m.RSSMaxMiB, m.DiskWriteBytesPerS, m.WriteSyscallsPerS, m.FilesChanged)
-	fmt.Fprintf(tw, "target\t\t≤ %.1f\t≤ %d\t\t~0\t\t\t\t\t\n", float64(targetCPUPercent), targetRSSMiB)
+	fmt.Fprintf(tw, "max\t\t%.3f\t%.1f\t%.1f\t\t\t%.1f\t\t%.1f\t\t%d\t\n", m.CPUPercent, m.WakeupsPerS, m.RSSMaxMiB, m.DiskWriteBytesPerS, m.WriteSyscallsPerS, m.FilesChanged)
+	fmt.Fprintf(tw, "target\t\t≤ %.1f\t\t≤ %d\t\t\t~0\t\t\t\t\t\n", float64(targetCPUPercent), targetRSSMiB)
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("format table: %w", err)
 	}
 	fmt.Fprintf(&b, "\nraft leader: %s at the start, %s at the end.", r.Leader, orNone(r.LeaderAfter))
-	b.WriteString("\nCPU % is of one core. Disk writes are /proc/PID/io write_bytes; write syscalls include the heartbeat and raft socket sends.\n")
+	b.WriteString("\nCPU % is of one core. Wake-ups are context switches of all threads, which a slow or busy machine does not inflate as it does CPU time.\n")
+	b.WriteString("RSS anon/file: the agent's own memory / mapped pages of its binary (clean, shared, reclaimable). Disk writes are /proc/PID/io write_bytes; write syscalls include the heartbeat and raft socket sends.\n")
 	for _, n := range r.Nodes {
 		for _, f := range n.DataDir.Changed {
 			what := fmt.Sprintf("%d → %d bytes", f.SizeBefore, f.SizeAfter)
