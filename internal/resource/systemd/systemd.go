@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	sdbus "github.com/coreos/go-systemd/v22/dbus"
@@ -25,6 +26,10 @@ const cleanupTimeout = 10 * time.Second
 // watchBus is how often a wait for a job result checks that the bus is still
 // there: a job result sent while the connection was down is lost.
 const watchBus = 250 * time.Millisecond
+
+// killTick is how often Kill checks whether the stop job has begun, to send
+// SIGKILL: a node that lost its lease has only the margin its peers wait.
+const killTick = 20 * time.Millisecond
 
 // Options are the node-local settings of a systemd resource.
 type Options struct {
@@ -102,7 +107,7 @@ func (u *Unit) Start(ctx context.Context) (resource.Output, error) {
 	result, enqueued, err := u.job(ctx, "start", func(c *sdbus.Conn, ch chan<- string) error {
 		_, err := c.StartUnitContext(ctx, u.name, "replace", ch)
 		return err
-	})
+	}, nil)
 	if err != nil {
 		if enqueued && ctx.Err() != nil {
 			u.stopAfterTimeout()
@@ -120,14 +125,41 @@ func (u *Unit) Start(ctx context.Context) (resource.Output, error) {
 // Stop asks systemd to stop the unit and waits for the job's result. A failed
 // unit is reset, so that Monitor then says Stopped; a unit systemd does not
 // know is stopped already.
-func (u *Unit) Stop(ctx context.Context) (resource.Output, error) {
+func (u *Unit) Stop(ctx context.Context) (resource.Output, error) { return u.stop(ctx, false) }
+
+// Kill is Stop without the unit's graceful shutdown (resource.Killer): with
+// the stop job queued, so that systemd does not restart the unit, every
+// process of the unit gets SIGKILL at once instead of after the unit's own
+// stop command and TimeoutStopSec. A node that lost its lease must be done
+// before any other node may start the group.
+func (u *Unit) Kill(ctx context.Context) (resource.Output, error) { return u.stop(ctx, true) }
+
+func (u *Unit) stop(ctx context.Context, kill bool) (resource.Output, error) {
 	t0 := time.Now()
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	var sigkill func(*sdbus.Conn)
+	if kill {
+		// Only once the stop job runs (deactivating): processes killed
+		// before it starts make systemd enter its final kill phase with
+		// nothing left, and where it gets no cgroup-empty notification
+		// (cgroup v1 in a container) it then waits out TimeoutStopSec. Again
+		// on every tick, for children forked while systemd listed the
+		// unit's processes.
+		sigkill = func(c *sdbus.Conn) {
+			st, err := u.readStatus(ctx)
+			if err != nil || st.Active != "deactivating" {
+				return
+			}
+			if err := c.KillUnitWithTarget(ctx, u.name, sdbus.All, int32(syscall.SIGKILL)); err != nil {
+				u.log.Debug("SIGKILL to the unit's processes not sent", "unit", u.name, "err", err)
+			}
+		}
+	}
 	result, _, err := u.job(ctx, "stop", func(c *sdbus.Conn, ch chan<- string) error {
 		_, err := c.StopUnitContext(ctx, u.name, "replace", ch)
 		return err
-	})
+	}, sigkill)
 	if isNoSuchUnit(err) {
 		return u.output(t0, 0, "not loaded: "+err.Error()), nil
 	}
@@ -196,7 +228,8 @@ func (u *Unit) output(t0 time.Time, code int, text string) resource.Output {
 
 // job enqueues a job and waits for its result ("done", "failed", "canceled",
 // "timeout", "dependency", "skipped"), and tells whether systemd accepted the job.
-func (u *Unit) job(ctx context.Context, what string, enqueue func(*sdbus.Conn, chan<- string) error) (string, bool, error) {
+// While it waits, meanwhile (if not nil) runs every killTick.
+func (u *Unit) job(ctx context.Context, what string, enqueue func(*sdbus.Conn, chan<- string) error, meanwhile func(*sdbus.Conn)) (string, bool, error) {
 	var result string
 	enqueued := false
 	err := u.call(ctx, func(c *sdbus.Conn) error {
@@ -207,7 +240,11 @@ func (u *Unit) job(ctx context.Context, what string, enqueue func(*sdbus.Conn, c
 			return err
 		}
 		enqueued = true
-		tick := time.NewTicker(watchBus)
+		every := watchBus
+		if meanwhile != nil {
+			every = killTick
+		}
+		tick := time.NewTicker(every)
 		defer tick.Stop()
 		for {
 			select {
@@ -218,6 +255,9 @@ func (u *Unit) job(ctx context.Context, what string, enqueue func(*sdbus.Conn, c
 			case <-tick.C:
 				if !c.Connected() {
 					return fmt.Errorf("bus connection lost while waiting for the %s job", what)
+				}
+				if meanwhile != nil {
+					meanwhile(c)
 				}
 			}
 		}

@@ -25,6 +25,13 @@ var units = map[string]string{
 	"vigil-false.service": "[Service]\nType=oneshot\nExecStart=/usr/bin/false\n",
 	// Never becomes ready: its start job waits as long as the caller lets it.
 	"vigil-slow.service": "[Service]\nType=notify\nTimeoutStartSec=infinity\nExecStart=/usr/bin/sleep infinity\n",
+	// Ignores SIGTERM (an ignored signal stays ignored across exec), so a
+	// graceful stop lasts its whole minute of TimeoutStopSec, and is
+	// restarted at once whenever it dies. One process: with a child, systemd
+	// in this cgroup-v1 container sometimes misses that the unit's cgroup
+	// became empty after the kill and waits out the timeout (not so with
+	// cgroup v2, where the kernel tells it).
+	"vigil-stubborn.service": "[Service]\nExecStart=/bin/sh -c 'trap \"\" TERM; exec /usr/bin/sleep infinity'\nTimeoutStopSec=60\nRestart=always\nRestartSec=100ms\n",
 	// Crashes, and systemd waits to restart it.
 	"vigil-flap.service": "[Service]\nExecStart=/bin/sh -c '/usr/bin/sleep 0.3; exit 2'\nRestart=always\nRestartSec=1h\n",
 }
@@ -204,6 +211,30 @@ func TestRealSystemd(t *testing.T) {
 		}
 		t.Logf("error: %v", r.err)
 		eventually(t, watcher, resource.Stopped)
+	})
+
+	// Kill (lease lost) does not wait for the unit's graceful stop, and
+	// systemd does not bring the unit back.
+	t.Run("KillSkipsTheStopTimeout", func(t *testing.T) {
+		u := newUnit(t, c, "vigil-stubborn.service")
+		if out, err := u.Start(ctxT(t, 10*time.Second)); err != nil {
+			t.Fatalf("Start: %v (%q)", err, out.Text)
+		}
+		mustState(t, u, resource.Running)
+		out, err := u.Kill(ctxT(t, 50*time.Second))
+		if err != nil {
+			t.Fatalf("Kill: %v (%q)", err, out.Text)
+		}
+		t.Logf("kill (%s): %s", out.Duration, out.Text)
+		if out.Duration >= 30*time.Second {
+			t.Fatalf("Kill took %s: it waited for the unit's 60 s stop timeout", out.Duration)
+		}
+		mustState(t, u, resource.Stopped)
+		time.Sleep(time.Second) // ten times RestartSec
+		mustState(t, u, resource.Stopped)
+		if out, err := u.Kill(ctxT(t, 10*time.Second)); err != nil {
+			t.Fatalf("Kill of a stopped unit: %v (%q)", err, out.Text)
+		}
 	})
 
 	t.Run("AutoRestartIsFailed", func(t *testing.T) {
