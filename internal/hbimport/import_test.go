@@ -435,8 +435,9 @@ func TestResourceMappings(t *testing.T) {
 		{"Filesystem::-U0b1c::/data::xfs", &config.Resource{Type: "mount", Device: "UUID=0b1c", Path: "/data", FSType: "xfs"}, "", false, 0},
 		{"Filesystem::/dev/sda1::/data", &config.Resource{Type: "mount", Device: "/dev/sda1", Path: "/data"}, "no file system type", false, 1},
 		{"Filesystem::/dev/sda1", nil, "DEVICE::DIRECTORY", false, 1},
-		{"drbddisk::r0", nil, "DRBD resource r0 primary", false, 1},
-		{"drbddisk", nil, "DRBD resource all primary", false, 1},
+		{"drbddisk::r0", &config.Resource{Type: "ocf", Agent: "linbit/drbd", Promotable: true, Params: map[string]string{"drbd_resource": "r0"}}, "promotable ocf:linbit:drbd", true, 0},
+		{"drbddisk", nil, "acted on every DRBD resource", false, 1},
+		{"drbddisk::all", nil, "acted on every DRBD resource", false, 1},
 		{"MailTo::root@example.org::failover", &config.Resource{Type: "ocf", Agent: "heartbeat/MailTo", Params: map[string]string{"email": "root@example.org", "subject": "failover"}}, "", false, 0},
 		{"apache::/etc/apache2/apache2.conf", &config.Resource{Type: "ocf", Agent: "heartbeat/apache", Params: map[string]string{"configfile": "/etc/apache2/apache2.conf"}}, "", false, 0},
 		{"Delay::5", &config.Resource{Type: "ocf", Agent: "heartbeat/Delay", Params: map[string]string{"startdelay": "5"}}, "", false, 0},
@@ -759,5 +760,23 @@ func checkNoSyntaxProblem(t *testing.T, res *Result) {
 		if p.Field == "(syntax)" || strings.Contains(p.Message, "unknown field") || strings.HasPrefix(p.Field, "(file)") {
 			t.Fatalf("the written file does not parse: %v\n%s", p, res.YAML)
 		}
+	}
+}
+
+// Each DRBD resource gets its own name, so two drbddisk entries in one group
+// do not collide.
+func TestDRBDResourcesNamedAfterTheirDRBDResource(t *testing.T) {
+	hares := mem("haresources", "a drbddisk::r0 drbddisk::r1 Filesystem::/dev/drbd0::/srv::ext4\n")
+	res := mustImport(t, Options{HaCf: []Input{mem("ha.cf", twoNodes)}, Haresources: hares, Addresses: twoAddrs})
+	cfg, err := config.Parse("x", res.YAML)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, res.YAML)
+	}
+	var names []string
+	for _, r := range cfg.Groups[0].Resources {
+		names = append(names, r.Name)
+	}
+	if got, want := strings.Join(names, ","), "drbd-r0,drbd-r1,fs-srv"; got != want {
+		t.Fatalf("resource names %s, want %s", got, want)
 	}
 }

@@ -171,6 +171,9 @@ func renderResource(b *strings.Builder, r resourceOut) {
 		field("script", res.Script)
 	case "ocf":
 		field("agent", res.Agent)
+		if res.Promotable {
+			w("        promotable: true\n")
+		}
 		if len(res.Params) > 0 {
 			keys := make([]string, 0, len(res.Params))
 			for k := range res.Params {

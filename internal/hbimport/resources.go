@@ -100,13 +100,7 @@ func (t *translator) translateResource(s ResourceSpec) resourceOut {
 	case "Filesystem":
 		t.translateFilesystem(&out)
 	case "drbddisk":
-		r := "all"
-		if len(s.Args) > 0 {
-			r = s.Args[0]
-		}
-		t.untranslated(s, fmt.Sprintf("drbddisk made DRBD resource %s primary on this node before the rest of the group started; "+
-			"vigil has no promotable resources yet (ocf:linbit:drbd needs them): until it has, make %s primary before the group "+
-			"starts (drbdadm primary %s), for example from a workflow resource placed first in the group", r, r, r))
+		t.translateDRBD(&out)
 	case "OCF":
 		t.untranslated(s, "the agent's parameters are in a file under /etc/ha.d/conf/OCF/: write it as an ocf resource "+
 			"(agent: heartbeat/TYPE, params: that file's variables without the OCF_RESKEY_ prefix)")
@@ -133,6 +127,26 @@ func (t *translator) translateResource(s ResourceSpec) resourceOut {
 		out.note = "init script; Heartbeat looked in /etc/ha.d/resource.d first, then /etc/init.d"
 	}
 	return out
+}
+
+// translateDRBD turns drbddisk::RES, which made RES primary where the group
+// ran and secondary when it stopped, into its successor: a promotable
+// ocf:linbit:drbd resource (drbd-utils), promoted where the group runs and
+// kept as an unpromoted (secondary) copy on the group's other nodes.
+func (t *translator) translateDRBD(out *resourceOut) {
+	s := out.spec
+	if len(s.Args) != 1 || s.Args[0] == "" || s.Args[0] == "all" {
+		t.untranslated(s, "drbddisk without one resource name acted on every DRBD resource; ocf:linbit:drbd manages one: "+
+			"write one promotable ocf resource per DRBD resource (agent: linbit/drbd, promotable: true, params: {drbd_resource: NAME})")
+		return
+	}
+	out.res = &config.Resource{Type: "ocf", Agent: "linbit/drbd", Promotable: true, Params: map[string]string{"drbd_resource": s.Args[0]}}
+	out.note = "drbddisk made it primary here; ocf:linbit:drbd (drbd-utils) is its promotable successor"
+	out.todos = append(out.todos,
+		"the agent brings "+s.Args[0]+" up itself on every node of the group (secondary where the group does not run): "+
+			"disable DRBD's own start at boot (systemctl disable drbd) and install drbd-utils on each node")
+	t.changed(s, fmt.Sprintf("DRBD resource %s becomes a promotable ocf:linbit:drbd resource: vigil keeps it up as secondary on "+
+		"the other node too, where drbddisk left that to DRBD's init script; disable that script", s.Args[0]))
 }
 
 func nonEmpty(m map[string]string) map[string]string {

@@ -805,6 +805,9 @@ func resourceName(r *config.Resource) string {
 		n = r.Script[strings.LastIndexByte(r.Script, '/')+1:]
 	case "ocf":
 		n = r.Agent[strings.IndexByte(r.Agent, '/')+1:]
+		if res := r.Params["drbd_resource"]; r.Agent == "linbit/drbd" && res != "" {
+			n = "drbd-" + res // one per DRBD resource, named after it
+		}
 	}
 	return sanitizeName(n)
 }
