@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/duration"
+	"github.com/vigil-ha/vigil/internal/finding"
 )
 
 // Check defaults. The interval and timeout follow the brief's example
@@ -157,33 +158,10 @@ func (c *Check) ApplyDefaults() {
 }
 
 // Problem is one thing wrong (or, with Warning, suspicious) in a check definition.
-// Field is a path the config loader can locate, e.g. groups[0].checks[1].url or
-// cluster.public_targets[1].tcp.
-type Problem struct {
-	Field   string
-	Message string
-	// Warning marks definitions that work but probably not as meant; the config
-	// loader reports them and still loads.
-	Warning bool
-}
-
-func (p Problem) Error() string {
-	if p.Warning {
-		return p.Field + ": warning: " + p.Message
-	}
-	return p.Field + ": " + p.Message
-}
+type Problem = finding.Problem
 
 // Errors keeps the problems that are not warnings.
-func Errors(ps []Problem) []Problem {
-	var out []Problem
-	for _, p := range ps {
-		if !p.Warning {
-			out = append(out, p)
-		}
-	}
-	return out
-}
+func Errors(ps []Problem) []Problem { return finding.Errors(ps) }
 
 type problems struct {
 	prefix string

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/vigil-ha/vigil/internal/finding"
 )
 
 // nameRE admits the seed's camelCase names (normalPrimer, takeControl) as well as
@@ -16,33 +18,10 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 const MaxRetries = 100
 
 // Problem is one thing wrong (or, with Warning, suspicious) in a workflow definition.
-// Field is a path the config loader can locate, e.g. workflows[0].steps[2].on.3.
-type Problem struct {
-	Field   string
-	Message string
-	// Warning marks definitions that run but probably do not do what was meant
-	// (an unreachable step, a loop that spins without pause); the config loader reports
-	// them and still loads.
-	Warning bool
-}
-
-func (p Problem) Error() string {
-	if p.Warning {
-		return p.Field + ": warning: " + p.Message
-	}
-	return p.Field + ": " + p.Message
-}
+type Problem = finding.Problem
 
 // Errors keeps the problems that are not warnings.
-func Errors(ps []Problem) []Problem {
-	var out []Problem
-	for _, p := range ps {
-		if !p.Warning {
-			out = append(out, p)
-		}
-	}
-	return out
-}
+func Errors(ps []Problem) []Problem { return finding.Errors(ps) }
 
 // ValidateAll checks the workflows section: each workflow, and that names are unique.
 // Fields start with workflows[i].
