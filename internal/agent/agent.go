@@ -227,6 +227,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		goFn("checks", a.runChecks)
 	}
 	goFn("split-brain probes", a.runSplitBrain)
+	goFn("sync guard watch", a.watchUnguarded)
 	goFn("workflow events", a.reportWorkflows)
 	goFn("drill schedule", a.runDrillSchedule)
 	for _, srv := range servers {

@@ -412,6 +412,61 @@ func (a *Agent) installSyncGuard(r *grouprun.Runner) error {
 	return nil
 }
 
+// unguardedCheck is how often a node looks for copies that reached it
+// without the sync guard.
+const unguardedCheck = time.Minute
+
+// watchUnguarded warns, once per path and run, when copies reach this node
+// without `vigil sync-guard` having checked them (docs/config.md shows the
+// rsyncd.conf and authorized_keys lines): the agent cannot configure the
+// receiving rsyncd or sshd itself, but it can see that they skip the check.
+func (a *Agent) watchUnguarded(ctx context.Context) error {
+	has := false
+	a.syncs.each(func(string, string, *rsync.Syncer) { has = true })
+	if !has {
+		return nil
+	}
+	warned := map[string]bool{}
+	t := time.NewTicker(unguardedCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		for _, ev := range a.unguardedEvents(warned) {
+			a.emit(ev)
+		}
+	}
+}
+
+// unguardedEvents returns a warning for each path of a sync resource that
+// does not run here (so this node receives its copies) whose latest copy
+// came in unchecked, skipping those in warned, which it updates.
+func (a *Agent) unguardedEvents(warned map[string]bool) []model.Event {
+	g := a.syncGuard()
+	var evs []model.Event
+	a.syncs.each(func(group, res string, s *rsync.Syncer) {
+		if s.Active() {
+			return // this node sends the copies; it does not receive them
+		}
+		for _, p := range g.Unguarded(s.Paths()) {
+			key := group + "\x00" + res + "\x00" + p
+			if warned[key] {
+				continue
+			}
+			warned[key] = true
+			evs = append(evs, model.Event{Kind: model.EventSyncUnguarded, Severity: model.SeverityWarning,
+				Reporter: a.self.Name, Group: group, Resource: res,
+				Reason: fmt.Sprintf("%s: a copy arrived here without vigil sync-guard checking it; while this node runs %s, "+
+					"copies into it must be refused: add the guard to this node's rsyncd.conf (pre-xfer exec) or to the "+
+					"agents' key in authorized_keys (command=), see docs/config.md", p, group)})
+		}
+	})
+	return evs
+}
+
 // syncGuard is this node's guard, under its data directory (`vigil sync-guard
 // --data-dir` reads the same).
 func (a *Agent) syncGuard() rsync.Guard {

@@ -188,3 +188,38 @@ func TestSyncStopFinalPass(t *testing.T) {
 		t.Errorf("second stop: %q", out)
 	}
 }
+
+// A standby whose copy arrived without the guard gets one warning per path;
+// a copy the guard checked, or a path that never received one, none.
+func TestUnguardedCopyWarnsOnce(t *testing.T) {
+	cfg := &config.Config{Nodes: []config.Node{
+		{Name: "a", Addresses: []string{"127.0.0.1"}},
+		{Name: "b", Addresses: []string{"127.0.0.1"}},
+	}}
+	a := &Agent{cfg: cfg, self: cfg.Nodes[1], log: slog.New(slog.DiscardHandler), opt: Options{DataDir: t.TempDir()}}
+	pw := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pw, []byte("x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	copied, empty := t.TempDir(), t.TempDir()
+	r := config.Resource{Name: "data", Type: "sync", Paths: []string{copied, empty}, Interval: config.Duration(time.Hour),
+		Transport: "rsyncd", SecretsFile: pw}
+	if _, err := resourceTypes["sync"](a, config.Group{Name: "web", Nodes: []string{"a", "b"}}, r); err != nil {
+		t.Fatal(err)
+	}
+	warned := map[string]bool{}
+	if evs := a.unguardedEvents(warned); len(evs) != 0 {
+		t.Fatalf("warnings before any copy arrived: %+v", evs)
+	}
+	if err := os.WriteFile(filepath.Join(copied, rsync.StampFile), []byte("a 2026-11-23T05:00:00Z\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	evs := a.unguardedEvents(warned)
+	if len(evs) != 1 || evs[0].Kind != model.EventSyncUnguarded || evs[0].Group != "web" || evs[0].Resource != "data" ||
+		evs[0].Reporter != "b" || !strings.Contains(evs[0].Reason, copied) {
+		t.Fatalf("events %+v, want one sync_unguarded for %s", evs, copied)
+	}
+	if evs := a.unguardedEvents(warned); len(evs) != 0 {
+		t.Fatalf("warned again: %+v", evs)
+	}
+}

@@ -58,6 +58,10 @@ const (
 	// sync resource); Reason says how old the copy was and up to how much of
 	// what Node (the previous source) wrote after it is missing.
 	EventDataLossWindow EventKind = "data_loss_window"
+	// EventSyncUnguarded: copies reached Reporter's copy of a sync path
+	// without `vigil sync-guard` running for them (no rsyncd pre-xfer exec or
+	// ssh forced command): copies into a group this node runs are not refused.
+	EventSyncUnguarded EventKind = "sync_unguarded"
 	// EventResourceRole: the role of Reporter's instance of a promotable
 	// resource changed; State is one of the Role* values.
 	EventResourceRole EventKind = "resource_role"

@@ -110,6 +110,7 @@ func (g Guard) Admit(pid int, dest string) error {
 	if !filepath.IsAbs(dest) {
 		return fmt.Errorf("sync guard: destination %q is not absolute", dest)
 	}
+	g.markChecked()
 	st, err := procStart(pid)
 	if err != nil {
 		return fmt.Errorf("sync guard: receiver %d: %w", pid, err)
@@ -136,6 +137,56 @@ func (g Guard) Admit(pid int, dest string) error {
 		return err
 	}
 	return nil
+}
+
+// checkedFile's modification time is when the check last ran here, which
+// is how the agent tells copies that came through it from copies that did
+// not (Unguarded).
+func (g Guard) checkedFile() string { return filepath.Join(g.Dir, "last-check") }
+
+// markChecked records that the check ran. Best effort: a failure costs only a
+// false "unguarded" warning later, never a refusal.
+func (g Guard) markChecked() {
+	if err := os.MkdirAll(g.Dir, 0o755); err != nil {
+		return
+	}
+	now := time.Now()
+	if err := os.Chtimes(g.checkedFile(), now, now); errors.Is(err, os.ErrNotExist) {
+		_ = os.WriteFile(g.checkedFile(), nil, 0o644)
+	}
+}
+
+// unguardedSlack is how much later than the last check a stamp may land and
+// still count as checked: every pass sends its stamp in a session of its own,
+// checked at its start, so a guarded stamp lands a connection set-up after
+// its check, not more.
+const unguardedSlack = 30 * time.Second
+
+// Unguarded returns the paths whose sync stamp arrived here (its ctime, on
+// this node's clock) more than unguardedSlack after the check last ran, or
+// when it never ran: copies that came in without `vigil sync-guard`, so that
+// nothing would refuse a stale sender's copy into a group this node runs.
+func (g Guard) Unguarded(paths []string) []string {
+	var checked time.Time
+	if fi, err := os.Stat(g.checkedFile()); err == nil {
+		checked = fi.ModTime()
+	}
+	var out []string
+	for _, p := range paths {
+		fi, err := os.Stat(filepath.Join(p, StampFile))
+		if err != nil {
+			continue
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			continue
+		}
+		arrived := time.Unix(st.Ctim.Sec, st.Ctim.Nsec)
+		if checked.IsZero() || arrived.After(checked.Add(unguardedSlack)) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // prune forgets the registrations of receivers that have ended.

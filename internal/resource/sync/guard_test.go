@@ -508,3 +508,39 @@ func TestGuardKillsChildrenOfAdmitted(t *testing.T) {
 		t.Fatalf("the child %d still runs (state %s)", child, st)
 	}
 }
+
+// Unguarded tells copies that came through the check from copies that did
+// not: the agent warns about a target whose rsyncd (or ssh key) lacks it.
+func TestUnguardedSeesCopiesThatSkippedTheCheck(t *testing.T) {
+	for _, guarded := range []bool{true, false} {
+		t.Run(fmt.Sprintf("guarded=%v", guarded), func(t *testing.T) {
+			d := startGuardDaemon(t, guarded)
+			tmp := t.TempDir()
+			src, dst, never := filepath.Join(tmp, "data"), filepath.Join(tmp, "copy"), filepath.Join(tmp, "never")
+			write(t, filepath.Join(src, StampFile), "a 2026-11-23T05:00:00Z\n", 0o644)
+			write(t, filepath.Join(never, "f.txt"), "no stamp: never received a copy\n", 0o644)
+			if err := rsyncPush(d, src, dst); err != nil {
+				t.Fatalf("push: %v\n%s", err, d.readLog())
+			}
+			got := d.guard.Unguarded([]string{dst, never})
+			if guarded && len(got) != 0 {
+				t.Fatalf("a copy that went through the guard is reported unguarded: %v", got)
+			}
+			if !guarded && (len(got) != 1 || got[0] != dst) {
+				t.Fatalf("Unguarded = %v, want [%s]", got, dst)
+			}
+		})
+	}
+	// A check long before the stamp arrived does not cover it.
+	g := Guard{Dir: t.TempDir()}
+	g.markChecked()
+	old := time.Now().Add(-2 * unguardedSlack)
+	if err := os.Chtimes(g.checkedFile(), old, old); err != nil {
+		t.Fatal(err)
+	}
+	p := t.TempDir()
+	write(t, filepath.Join(p, StampFile), "a 2026-11-23T05:00:00Z\n", 0o644)
+	if got := g.Unguarded([]string{p}); len(got) != 1 {
+		t.Fatalf("a stamp that landed long after the last check: Unguarded = %v", got)
+	}
+}

@@ -143,6 +143,9 @@ type Copy struct {
 	Err error
 }
 
+// Paths are the directories this resource replicates.
+func (s *Syncer) Paths() []string { return append([]string(nil), s.r.Paths...) }
+
 // Copies reads the stamp of every path: which node last copied it here, and as
 // of when.
 func (s *Syncer) Copies() []Copy {
