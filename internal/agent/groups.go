@@ -67,7 +67,7 @@ func desiredFor(self string, st *clusterstate.State, group string, v *membership
 	_, flagged := g.Flags[self]
 	d.Run = g.Node == self && !g.Releasing && g.Epoch == v.Epoch.String() && v.LeaseHeld && !flagged
 	if d.Run {
-		d.Epoch = g.Epoch
+		d.Epoch, d.Assignment = g.Epoch, g.AssignedAt
 	}
 	if g.Releasing && g.Node == self {
 		d.ReleaseAt = g.AssignedAt

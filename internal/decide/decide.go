@@ -205,6 +205,16 @@ func keepOrMove(in Input, g config.Group, st clusterstate.Group, cands []Node) (
 	if flagged(st, st.Node) {
 		return release(st, cands, "the group failed on "+st.Node)
 	}
+	if r, ok := st.Reports[st.Node]; ok && r.Index > st.AssignedAt && r.State == clusterstate.RunFailed {
+		// The holder handed the group back (it failed or did not start there)
+		// without a flag, or its flag is already cleared: it starts the group
+		// again only under a new assignment (grouprun), so make one, there or
+		// on a better node. It has stopped, so this is safe at once.
+		if len(cands) == 0 {
+			return model.Event{}, false
+		}
+		return assign(cands[0], fmt.Sprintf("%s handed the group back (%s); assigned afresh", st.Node, r.Reason)), true
+	}
 	if ev, ok := publicLossMove(in, st, cands); ok {
 		return ev, true
 	}

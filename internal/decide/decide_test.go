@@ -292,3 +292,28 @@ func TestCapPerNodeKeepsGroupsSpread(t *testing.T) {
 		t.Fatalf("with a cap of 2 per node, want 2 on a and 1 on b: %v", on)
 	}
 }
+
+// A holder that handed the group back (reported it failed) with no flag in
+// force, e.g. cleared at once by an operator, does not start it again under
+// that assignment (grouprun), so the coordinator assigns it afresh rather
+// than keep an assignment nobody will run.
+func TestGroupHandedBackWithoutAFlagIsAssignedAfresh(t *testing.T) {
+	w := newWorld(t, group("web", "manual", "a", "b"))
+	expectOne(t, w.decide(), model.EventGroupAssigned, "a")
+	first := w.state.Get("web").AssignedAt
+	w.report("a", "web", model.EventGroupStarted)
+	if evs := w.decide(); len(evs) != 0 {
+		t.Fatalf("running, yet: %+v", evs)
+	}
+	w.report("a", "web", model.EventGroupStopped)
+	w.report("a", "web", model.EventGroupFailed)
+	expectOne(t, w.decide(), model.EventGroupAssigned, "a")
+	if again := w.state.Get("web").AssignedAt; again <= first {
+		t.Fatalf("assignment index %d, want a new one after %d", again, first)
+	}
+	// A plain stop (a local restart in progress) is not a hand-back.
+	w.report("a", "web", model.EventGroupStopped)
+	if evs := w.decide(); len(evs) != 0 {
+		t.Fatalf("a stop report alone moved the group: %+v", evs)
+	}
+}

@@ -23,6 +23,11 @@ type Desired struct {
 	// group's VIPs are gated by the kernel lease of that epoch only: a lease
 	// this node holds under a later epoch never renews them.
 	Epoch string
+	// Assignment identifies the assignment (with Run): the index of its event
+	// in the log. A node that reported the group failed or not started under
+	// an assignment has handed it back, and starts it again only under a new
+	// one (0: unknown, as in tests that do not say).
+	Assignment uint64
 	// Hold: maintenance; start and stop nothing, only monitor.
 	Hold bool
 	// ReleaseAt is the index of a release addressed to this node that must be

@@ -381,3 +381,59 @@ func TestCleanupAtStartKillsLeftoversBeforeRun(t *testing.T) {
 		t.Fatalf("Run cleaned up again: %v", lines)
 	}
 }
+
+// A group reported failed here is not started again under the same
+// assignment, even when this node's (late) copy of the log still says it is
+// assigned here: the coordinator reads "failed" as "stopped" and may already
+// have started it elsewhere (chaos seed 2977369892747035: two VIP holders for
+// 1.8 s). A new assignment starts it again.
+func TestNoRestartUnderAnAssignmentHandedBack(t *testing.T) {
+	g := webGroup()
+	g.MaxRestarts = 0
+	rg := newRig(t, g)
+	rg.runner.SetLeaseUnder(true, time.Now().Add(time.Hour), "1.1")
+	rg.runner.Update("web", Desired{Run: true, Epoch: "1.1", Assignment: 5})
+	waitFor(t, "group_started", hasEvent(rg.j, model.EventGroupStarted))
+	www := &rg.fakes["www"].(*fakeProcess).fake
+	www.mu.Lock()
+	www.broken = true
+	www.mu.Unlock()
+	waitFor(t, "group_failed", hasEvent(rg.j, model.EventGroupFailed))
+	waitFor(t, "group_stopped", hasEvent(rg.j, model.EventGroupStopped))
+	www.mu.Lock()
+	www.broken = false
+	www.mu.Unlock()
+	starts := func() int {
+		_, evs := rg.j.snapshot()
+		n := 0
+		for _, ev := range evs {
+			if ev.Kind == model.EventGroupStarting {
+				n++
+			}
+		}
+		return n
+	}
+	// The stale state again (as after any other log entry), then a new
+	// assignment. Updates are latest-wins, so the worker gets time to act on
+	// the first: a start would show within it (the fakes start at once).
+	rg.runner.Update("web", Desired{Run: true, Epoch: "1.1", Assignment: 5})
+	time.Sleep(300 * time.Millisecond)
+	if n := starts(); n != 1 {
+		t.Fatalf("%d starts: the group was started again under the assignment it was handed back under", n)
+	}
+	rg.runner.Update("web", Desired{Run: true, Epoch: "1.1", Assignment: 9})
+	waitFor(t, "a start under the new assignment", func() bool { return starts() >= 2 })
+	waitFor(t, "group_started twice", func() bool {
+		_, evs := rg.j.snapshot()
+		n := 0
+		for _, ev := range evs {
+			if ev.Kind == model.EventGroupStarted {
+				n++
+			}
+		}
+		return n >= 2
+	})
+	if n := starts(); n != 2 {
+		t.Fatalf("%d starts: the group was started again under the assignment it was handed back under", n)
+	}
+}

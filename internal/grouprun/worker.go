@@ -46,6 +46,13 @@ type worker struct {
 	standbyDue bool
 	// cleaned: cleanupAtStart already ran (Runner.CleanupAtStart).
 	cleaned bool
+	// assignment is the one the group was last started under; gaveUp the one
+	// it was reported failed or not started under. The coordinator reads
+	// those reports as "stopped here" and may start the group elsewhere at
+	// once, so the worker must not start it again under that assignment,
+	// even if this node's copy of the log still says it is assigned here
+	// (a follower applies entries late when its raft connection is slow).
+	assignment, gaveUp uint64
 }
 
 func (w *worker) run(ctx context.Context) {
@@ -109,6 +116,8 @@ func (w *worker) reconcile(ctx context.Context) {
 		return
 	case d.LeaseLost && w.running:
 		w.stop(ctx, "lease lost: self-fencing", true)
+	case d.Run && !w.running && d.Assignment != 0 && d.Assignment == w.gaveUp:
+		// Handed back (failed or not started here): wait for a new assignment.
 	case d.Run && !w.running:
 		w.start(ctx)
 	case d.Run && d.Epoch != w.epoch:
@@ -175,10 +184,11 @@ func (w *worker) anyStarted() bool {
 
 func (w *worker) start(ctx context.Context) {
 	w.report(model.EventGroupStarting, model.SeverityInfo, fmt.Sprintf("starting %d resources", len(w.resources)))
-	w.epoch = w.want.Epoch
+	w.epoch, w.assignment = w.want.Epoch, w.want.Assignment
 	if h := w.r.hooks.Starting; h != nil {
 		if err := h(ctx, w.group.Name); err != nil {
 			reason := "not started: " + err.Error()
+			w.gaveUp = w.assignment
 			w.report(model.EventGroupStartFailed, model.SeverityCritical, reason)
 			w.flag(reason)
 			return
@@ -192,6 +202,7 @@ func (w *worker) start(ctx context.Context) {
 				if w.stopResources(ctx, true) {
 					w.stopped()
 				}
+				w.gaveUp = w.assignment
 				w.report(model.EventGroupStartFailed, model.SeverityWarning, "not started: "+err.Error())
 				return
 			}
@@ -219,6 +230,7 @@ func (w *worker) failStart(ctx context.Context, m *managed, err error) {
 	stopped := w.stopResources(ctx, false)
 	w.running = false
 	w.standbyDue = true
+	w.gaveUp = w.assignment
 	w.report(model.EventGroupStartFailed, model.SeverityCritical, reason)
 	if !stopped {
 		// The failed report must not read as "stopped": what could not be stopped
@@ -384,6 +396,7 @@ func (w *worker) failed(ctx context.Context, reason string) {
 	ok := w.stopResources(ctx, false)
 	w.running = false
 	w.standbyDue = true
+	w.gaveUp = w.assignment
 	if !ok {
 		w.report(model.EventGroupStopFailed, model.SeverityCritical, msg+
 			"; some resources did not stop (see the resource_action events): giving up this node's lease so the group can move safely")
@@ -392,10 +405,13 @@ func (w *worker) failed(ctx context.Context, reason string) {
 		return
 	}
 	w.stopped()
+	// group_failed last, so that it is this node's latest report: the
+	// coordinator assigns a group its holder handed back afresh (decide), as
+	// this worker will not start it again under the same assignment.
+	w.report(model.EventGroupStopped, model.SeverityInfo, "failed here")
 	w.r.emit(model.Event{Time: failedAt, Kind: model.EventGroupFailed, Severity: model.SeverityCritical, Reporter: w.r.self,
 		Node: w.r.self, Group: w.group.Name, Reason: msg})
 	w.flag(msg)
-	w.report(model.EventGroupStopped, model.SeverityInfo, "failed here")
 }
 
 func (w *worker) flag(reason string) {

@@ -74,9 +74,9 @@ func (s *Sim) restartPhase(n *node, group string, c *groupCopy) {
 	msg := fmt.Sprintf("%d restarts within %s used up: moving the group", g.MaxRestarts, g.RestartWindow.D())
 	s.report(n, group, model.EventGroupStopping, "restarts used up")
 	c.running, c.startingAt = false, 0
+	s.report(n, group, model.EventGroupStopped, "failed here")
 	s.report(n, group, model.EventGroupFailed, msg)
 	s.recordFlag(n, group, msg)
-	s.report(n, group, model.EventGroupStopped, "failed here")
 }
 
 // selfFence: a node that loses its lease stops everything at once.
