@@ -157,3 +157,12 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// The YAML decoder panics on a tag with no value where a list belongs;
+// Parse reports it as a problem in the file instead.
+func TestParseSurvivesADecoderPanic(t *testing.T) {
+	_, err := Parse("vigil.yaml", []byte("nodes: ! "))
+	if err == nil || !strings.Contains(err.Error(), "vigil.yaml") {
+		t.Fatalf("Parse of `nodes: ! ` = %v, want an error naming the file", err)
+	}
+}

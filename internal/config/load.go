@@ -78,7 +78,7 @@ func Parse(file string, data []byte) (*Config, error) {
 		return nil, Problems{yamlProblem(file, nil, err)}
 	}
 	var cfg Config
-	if err := yaml.UnmarshalWithOptions(data, &cfg, yaml.Strict()); err != nil {
+	if err := DecodeYAML(data, &cfg); err != nil {
 		return nil, Problems{yamlProblem(file, astFile, err)}
 	}
 	cfg.Path = file
@@ -89,6 +89,19 @@ func Parse(file string, data []byte) (*Config, error) {
 		return nil, Problems(ps)
 	}
 	return &cfg, nil
+}
+
+// DecodeYAML decodes data strictly (unknown fields are errors) into v. The
+// decoder (goccy/go-yaml v1.19.2) panics on some malformed input, such as a
+// tag with no value where a list belongs ("nodes: ! ", found by fuzzing);
+// that becomes an error, so bad input never crashes the agent or the CLI.
+func DecodeYAML(data []byte, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the YAML decoder could not read this (%v): look for a tag (!...) without a value", r)
+		}
+	}()
+	return yaml.UnmarshalWithOptions(data, v, yaml.Strict())
 }
 
 // yamlProblem turns a decoder error into file:line: field: message.

@@ -62,7 +62,7 @@ func LoadScenario(path string, cfg *config.Config) (*Scenario, error) {
 		return nil, fmt.Errorf("scenario: %w", err)
 	}
 	var sc Scenario
-	if err := yaml.UnmarshalWithOptions(data, &sc, yaml.Strict()); err != nil {
+	if err := config.DecodeYAML(data, &sc); err != nil {
 		return nil, fmt.Errorf("%s: %s", path, yaml.FormatError(err, false, false))
 	}
 	if err := sc.validate(cfg); err != nil {
