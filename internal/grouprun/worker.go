@@ -199,9 +199,15 @@ func (w *worker) start(ctx context.Context) {
 		if l, ok := m.agent.(resource.Leased); ok {
 			if err := w.r.trackLeased(l, w.epoch); err != nil {
 				// Not this node's fault: no flag, the coordinator will see the lease.
-				if w.stopResources(ctx, true) {
-					w.stopped()
+				// "Not started" reads as "stopped" to the coordinator, so it is
+				// said only if what started before this resource did stop.
+				if !w.stopResources(ctx, true) {
+					w.report(model.EventGroupStopFailed, model.SeverityCritical,
+						"not started ("+err.Error()+"), and some resources did not stop: giving up this node's lease so the group can move safely")
+					w.r.release("group " + w.group.Name + " did not stop")
+					return
 				}
+				w.stopped()
 				w.gaveUp = w.assignment
 				w.report(model.EventGroupStartFailed, model.SeverityWarning, "not started: "+err.Error())
 				return
