@@ -171,6 +171,18 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// countEvents is how many events of kind the journal holds.
+func countEvents(j *journal, kind model.EventKind) int {
+	_, evs := j.snapshot()
+	n := 0
+	for _, ev := range evs {
+		if ev.Kind == kind {
+			n++
+		}
+	}
+	return n
+}
+
 func hasEvent(j *journal, kind model.EventKind) func() bool {
 	return func() bool {
 		_, evs := j.snapshot()
@@ -269,14 +281,7 @@ func TestRestartBudgetThenFlag(t *testing.T) {
 	www.mu.Unlock()
 	waitFor(t, "group_failed", hasEvent(rg.j, model.EventGroupFailed))
 	waitFor(t, "flag_set", hasEvent(rg.j, model.EventFlagSet))
-	_, evs := rg.j.snapshot()
-	restarts := 0
-	for _, ev := range evs {
-		if ev.Kind == model.EventGroupRestarting {
-			restarts++
-		}
-	}
-	if restarts != 1 {
+	if restarts := countEvents(rg.j, model.EventGroupRestarting); restarts != 1 {
 		t.Fatalf("max_restarts 1, got %d restarts", restarts)
 	}
 }
@@ -403,16 +408,7 @@ func TestNoRestartUnderAnAssignmentHandedBack(t *testing.T) {
 	www.mu.Lock()
 	www.broken = false
 	www.mu.Unlock()
-	starts := func() int {
-		_, evs := rg.j.snapshot()
-		n := 0
-		for _, ev := range evs {
-			if ev.Kind == model.EventGroupStarting {
-				n++
-			}
-		}
-		return n
-	}
+	starts := func() int { return countEvents(rg.j, model.EventGroupStarting) }
 	// The stale state again (as after any other log entry), then a new
 	// assignment. Updates are latest-wins, so the worker gets time to act on
 	// the first: a start would show within it (the fakes start at once).
@@ -423,16 +419,7 @@ func TestNoRestartUnderAnAssignmentHandedBack(t *testing.T) {
 	}
 	rg.runner.Update("web", Desired{Run: true, Epoch: "1.1", Assignment: 9})
 	waitFor(t, "a start under the new assignment", func() bool { return starts() >= 2 })
-	waitFor(t, "group_started twice", func() bool {
-		_, evs := rg.j.snapshot()
-		n := 0
-		for _, ev := range evs {
-			if ev.Kind == model.EventGroupStarted {
-				n++
-			}
-		}
-		return n >= 2
-	})
+	waitFor(t, "group_started twice", func() bool { return countEvents(rg.j, model.EventGroupStarted) >= 2 })
 	if n := starts(); n != 2 {
 		t.Fatalf("%d starts: the group was started again under the assignment it was handed back under", n)
 	}
